@@ -1,0 +1,227 @@
+"""Hearings in progress: the sans-IO `signaling.Hearing` joined to its media room and its sockets.
+
+`LiveHearing` is the only place where protocol events become messages on sockets and changes of
+the media layout. The WebSocket handler (ws.py) feeds it; it never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiortc import RTCIceServer
+
+from server.sfu.forwarder import PublishedStream
+from server.sfu.peer import Offer, Peer
+from signaling import messages
+from signaling.hearing import (
+    Event,
+    Hearing,
+    HearingEnded,
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantUpdated,
+    TrackPublished,
+)
+from signaling.roles import grants
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Connection:
+    """One joined participant's socket and peer connection."""
+
+    participant_id: str
+    send: Callable[[str], Awaitable[None]]
+    close: Callable[[str], Awaitable[None]]
+    peer: Peer | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class LiveHearing:
+    """A hearing with people in it."""
+
+    def __init__(
+        self,
+        hearing: Hearing,
+        ice_servers: list[RTCIceServer],
+        wire_ice_servers: list[messages.IceServer],
+        keyframe_interval: float,
+    ) -> None:
+        self.hearing = hearing
+        self.connections: dict[str, Connection] = {}
+        self.streams: dict[tuple[str, str], PublishedStream] = {}
+        self._ice_servers = ice_servers
+        self._wire_ice_servers = wire_ice_servers
+        self._keyframe_interval = keyframe_interval
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def id(self) -> str:
+        return self.hearing.id
+
+    # -- joining and leaving ------------------------------------------------------------------
+
+    async def join(self, connection: Connection, events: list[Event]) -> None:
+        """Admit a connection whose `Hearing.join` produced `events`; start its media."""
+        pid = connection.participant_id
+        participant = self.hearing.participants[pid]
+        for event in events:
+            if isinstance(event, ParticipantLeft) and event.reason == "replaced":
+                await self._drop(event.participant_id, "replaced")
+        self.connections[pid] = connection
+        await connection.send(
+            messages.encode_welcome(participant, self.hearing, self._wire_ice_servers)
+        )
+        await self.broadcast(events, exclude=pid)
+        role_grants = grants(participant.role)
+        if not (role_grants.publish or role_grants.subscribe):
+            return  # archivists and admins have no media
+
+        async def send_offer(offer: Offer) -> None:
+            await connection.send(
+                messages.encode_offer(offer.offer_id, offer.sdp, offer.publish, offer.tracks)
+            )
+
+        def on_failed(reason: str) -> None:
+            logger.warning("hearing %s: %s media failed (%s)", self.id, pid, reason)
+            self._spawn(connection.close("media-failed"))
+
+        peer = Peer(
+            pid,
+            publish_kinds=[k for k in ("audio", "video") if k in role_grants.publish],
+            ice_servers=self._ice_servers,
+            send_offer=send_offer,
+            on_published=self._on_published,
+            on_failed=on_failed,
+            keyframe_interval=self._keyframe_interval,
+        )
+        connection.peer = peer
+        peer.start()
+        if role_grants.subscribe:
+            for (publisher, _kind), stream in self.streams.items():
+                if publisher != pid:
+                    peer.subscribe(stream)
+
+    async def leave(self, participant_id: str, reason: str) -> None:
+        """The participant's socket is gone (or it left): tell the others, free its media."""
+        connection = self.connections.get(participant_id)
+        if connection is None:
+            return
+        events = self.hearing.leave(participant_id, reason, time.time())
+        await self._drop(participant_id, reason)
+        await self.broadcast(events)
+
+    async def _drop(self, participant_id: str, reason: str) -> None:
+        connection = self.connections.pop(participant_id, None)
+        for key in [k for k in self.streams if k[0] == participant_id]:
+            stream = self.streams.pop(key)
+            for other in self.connections.values():
+                if other.peer is not None:
+                    other.peer.unsubscribe(stream)
+        if connection is None:
+            return
+        if reason == "replaced":
+            await connection.close("replaced")
+        if connection.peer is not None:
+            await connection.peer.close()
+            connection.peer = None
+
+    # -- media --------------------------------------------------------------------------------
+
+    def _on_published(self, stream: PublishedStream) -> None:
+        pid = stream.participant_id
+        if pid not in self.connections:
+            return
+        try:
+            events = self.hearing.publish(pid, stream.kind, time.time())
+        except Exception:
+            logger.exception("hearing %s: refused %s track of %s", self.id, stream.kind, pid)
+            return
+        self.streams[(pid, stream.kind)] = stream
+        for other_id, other in self.connections.items():
+            participant = self.hearing.participants.get(other_id)
+            if other_id == pid or other.peer is None or participant is None:
+                continue
+            if grants(participant.role).subscribe:
+                other.peer.subscribe(stream)
+        self._spawn(self.broadcast(events))
+
+    # -- messages -----------------------------------------------------------------------------
+
+    async def broadcast(self, events: list[Event], exclude: str | None = None) -> None:
+        for event in events:
+            text = _encode_event(event)
+            if text is None:
+                continue
+            hidden = _is_hidden(self.hearing, event)
+            for pid, connection in list(self.connections.items()):
+                if pid == exclude or hidden:
+                    continue
+                try:
+                    await connection.send(text)
+                except ConnectionError:
+                    pass
+
+    async def end(self, reason: str = "ended") -> None:
+        """End the hearing: everyone gets `bye` and is disconnected."""
+        events = self.hearing.end(reason, time.time())
+        for event in events:
+            if isinstance(event, HearingEnded):
+                break
+        for pid in list(self.connections):
+            connection = self.connections.get(pid)
+            if connection is None:
+                continue
+            try:
+                await connection.send(messages.encode_bye("ended"))
+            except ConnectionError:
+                pass
+            await self._drop(pid, "ended")
+            await connection.close("ended")
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hearing %s: background task failed", self.id)
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        for pid in list(self.connections):
+            await self._drop(pid, "shutdown")
+
+
+def _encode_event(event: Event) -> str | None:
+    if isinstance(event, ParticipantJoined):
+        return messages.encode_participant_joined(event.participant)
+    if isinstance(event, ParticipantLeft):
+        return messages.encode_participant_left(event.participant_id, event.reason)
+    if isinstance(event, ParticipantUpdated):
+        return messages.encode_participant_updated(event.participant)
+    if isinstance(event, TrackPublished):
+        return messages.encode_track_published(event.participant_id, event.kind)
+    return None
+
+
+def _is_hidden(hearing: Hearing, event: Event) -> bool:
+    """Observers are not shown to others: their joins and leaves are not announced."""
+    participant = getattr(event, "participant", None)
+    if participant is not None:
+        return not grants(participant.role).visible
+    pid = getattr(event, "participant_id", None)
+    if pid is not None and pid in hearing.participants:
+        return not grants(hearing.participants[pid].role).visible
+    return False

@@ -1,0 +1,136 @@
+"""Settings: defaults < `config/tingshen.toml` (or `TINGSHEN_CONFIG`) < environment `TINGSHEN_*` < CLI.
+
+Nothing here needs setting for a first run: SQLite and a recordings folder inside the data folder,
+loopback only, no STUN/TURN (never a public STUN server: courts run on a closed network).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "config"
+WEB_DIR = REPO_ROOT / "web"
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("TINGSHEN_CONFIG", CONFIG_DIR / "tingshen.toml"))
+
+
+class IceServer(BaseModel):
+    """An ICE server handed to clients and used by the server's own peer connections."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class Court(BaseModel):
+    code: str = Field(pattern=r"^[a-z0-9-]{2,32}$")
+    name: str
+    name_en: str = ""
+    level: Literal["intermediate", "county"] = "county"
+
+
+class Settings(BaseSettings):
+    """Tingshen's settings; see config/tingshen.toml for the documented defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="TINGSHEN_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    data: Path = Path("data")
+    #: Public base URL put in invitation links; default http://HOST:PORT.
+    public_url: str | None = None
+    #: SQLAlchemy URL; default SQLite in the data folder.
+    database_url: str | None = None
+    #: Local addresses the media sockets bind to and advertise as ICE host candidates.
+    #: Default: the listening host when it is a concrete address, else every interface.
+    ice_addresses: list[str] | None = None
+    ice_servers: list[IceServer] = Field(default_factory=list)
+    token_ttl_hours: float = Field(default=72.0, gt=0, le=24 * 365)
+    keyframe_interval: float = Field(default=0.3, gt=0, le=5)
+    #: "rtp": the forwarder (production). "mediarelay": aiortc's decode/re-encode relay, kept
+    #: only as the benchmark's baseline.
+    relay_mode: Literal["rtp", "mediarelay"] = "rtp"
+    max_participants: int = Field(default=100, ge=2, le=1000)
+    courts_file: Path = CONFIG_DIR / "courts.toml"
+
+    @field_validator("ice_addresses")
+    @classmethod
+    def _check_addresses(cls, value: list[str] | None) -> list[str] | None:
+        for address in value or []:
+            ipaddress.ip_address(address)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # -- derived -------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def effective_ice_addresses(self) -> list[str] | None:
+        """None means: let aioice use every interface."""
+        if self.ice_addresses is not None:
+            return self.ice_addresses
+        if self.host in ("0.0.0.0", "::", ""):
+            return None
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return None
+        return [self.host]
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data / 'tingshen.db'}"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data / "recordings"
+
+
+def load_courts(path: Path) -> list[Court]:
+    """The courts of the prefecture (config/courts.toml); the first intermediate court is default."""
+    with path.open("rb") as f:
+        raw: dict[str, Any] = tomllib.load(f)
+    courts = [Court(**entry) for entry in raw.get("court", [])]
+    if not courts:
+        raise ValueError(f"{path}: no [[court]] entries")
+    codes = [c.code for c in courts]
+    if len(set(codes)) != len(codes):
+        raise ValueError(f"{path}: duplicate court codes")
+    return courts

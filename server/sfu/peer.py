@@ -1,0 +1,262 @@
+"""One participant's `RTCPeerConnection`, negotiated by the server.
+
+The server always offers (signaling/PROTOCOL.md): the first offer carries one `recvonly` m-line per
+kind the participant may publish and one `sendonly` m-line per stream it subscribes to. When the set
+of subscribed streams changes the peer renegotiates: new streams reuse an idle (`inactive`) slot of
+the same kind or add a transceiver; streams that went away leave their slot `inactive`. Offers are
+strictly sequential: a change while an offer is out is folded into the next offer.
+
+Everything is BUNDLEd on one ICE/DTLS transport (`max-bundle`), so renegotiation never gathers new
+candidates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceCandidate,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc.sdp import candidate_from_sdp
+
+from server.sfu.forwarder import IdleTrack, PublishedStream, SenderSlot
+from signaling.errors import ProtocolError
+
+logger = logging.getLogger(__name__)
+
+#: The only codecs negotiated: every browser has them, the recorder muxes them into WebM as they
+#: arrive, and one codec per kind means a publisher's packets fit every subscriber unchanged.
+#: No RTX: retransmissions go on the media SSRC, which keeps the forwarder's NACK path one line.
+CODECS = {"audio": "audio/opus", "video": "video/VP8"}
+ANSWER_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Offer:
+    offer_id: int
+    sdp: str
+    publish: dict[str, str]  # kind -> mid
+    tracks: dict[str, tuple[str, str]]  # mid -> (participant id, kind)
+
+
+def _codec_preferences(kind: str) -> list[object]:
+    return [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType == CODECS[kind]]
+
+
+class Peer:
+    """A participant's peer connection: its published streams and its subscription slots."""
+
+    def __init__(
+        self,
+        participant_id: str,
+        publish_kinds: Iterable[str],
+        ice_servers: list[RTCIceServer],
+        send_offer: Callable[[Offer], Awaitable[None]],
+        on_published: Callable[[PublishedStream], None],
+        on_failed: Callable[[str], None],
+        keyframe_interval: float = 0.3,
+    ) -> None:
+        self.participant_id = participant_id
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        self._send_offer = send_offer
+        self._on_published = on_published
+        self._on_failed = on_failed
+        self._keyframe_interval = keyframe_interval
+        self.published: dict[str, PublishedStream] = {}
+        self._publish_kinds = [k for k in ("audio", "video") if k in set(publish_kinds)]
+        self.slots: list[SenderSlot] = []
+        self._wanted: list[PublishedStream] = []
+        self._offer_id = 0
+        self._answer: asyncio.Future[str] | None = None
+        self._dirty = False
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+        self.connection_state = "new"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the publish m-lines and send the first offer."""
+        for kind in self._publish_kinds:
+            transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+            transceiver.setCodecPreferences(_codec_preferences(kind))  # type: ignore[arg-type]
+            self.published[kind] = PublishedStream(
+                self.participant_id, kind, transceiver, self._keyframe_interval
+            )
+        self.request_negotiation()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for slot in self.slots:
+            slot.close()
+        for stream in self.published.values():
+            stream.close()
+        await self.pc.close()
+
+    def _on_connection_state(self) -> None:
+        old, new = self.connection_state, self.pc.connectionState
+        if old == new:
+            return
+        self.connection_state = new
+        logger.info("peer %s connection %s -> %s", self.participant_id, old, new)
+        if new == "failed" and not self._closed:
+            self._on_failed("ice-failed")
+
+    def _on_track(self, track: object) -> None:
+        for stream in self.published.values():
+            if stream.receiver.track is track:
+                logger.info("peer %s publishes %s", self.participant_id, stream.kind)
+                self._on_published(stream)
+                return
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    def subscribe(self, stream: PublishedStream) -> None:
+        if stream not in self._wanted:
+            self._wanted.append(stream)
+            self.request_negotiation()
+
+    def unsubscribe(self, stream: PublishedStream) -> None:
+        if stream in self._wanted:
+            self._wanted.remove(stream)
+            for slot in self.slots:
+                if slot.source is stream:
+                    slot.detach()
+            self.request_negotiation()
+
+    def _apply_layout(self) -> None:
+        """Give every wanted stream a slot; idle the others."""
+        for slot in self.slots:
+            if slot.source is not None and slot.source not in self._wanted:
+                slot.detach()
+        served = {slot.source for slot in self.slots if slot.source is not None}
+        for stream in self._wanted:
+            if stream in served:
+                continue
+            slot = next((s for s in self.slots if s.source is None and s.kind == stream.kind), None)
+            if slot is None:
+                transceiver = self.pc.addTransceiver(IdleTrack(stream.kind), direction="sendonly")
+                transceiver.setCodecPreferences(
+                    _codec_preferences(stream.kind)  # type: ignore[arg-type]
+                )
+                slot = SenderSlot(transceiver, stream.kind)
+                self.slots.append(slot)
+            slot.attach(stream)
+        for slot in self.slots:
+            slot.transceiver.direction = "sendonly" if slot.source is not None else "inactive"
+
+    # -- negotiation ---------------------------------------------------------------------------
+
+    def request_negotiation(self) -> None:
+        if self._closed:
+            return
+        self._dirty = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._negotiate())
+
+    async def _negotiate(self) -> None:
+        try:
+            while self._dirty and not self._closed:
+                self._dirty = False
+                self._apply_layout()
+                await self.pc.setLocalDescription(await self.pc.createOffer())
+                self._offer_id += 1
+                self._answer = asyncio.get_running_loop().create_future()
+                await self._send_offer(self._describe_offer())
+                sdp = await asyncio.wait_for(asyncio.shield(self._answer), ANSWER_TIMEOUT)
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+                for slot in self.slots:
+                    slot.activate()
+        except TimeoutError:
+            logger.warning("peer %s did not answer offer %d", self.participant_id, self._offer_id)
+            self._on_failed("answer-timeout")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("peer %s negotiation failed", self.participant_id)
+            self._on_failed("negotiation-failed")
+        finally:
+            self._answer = None
+
+    def _describe_offer(self) -> Offer:
+        local = self.pc.localDescription
+        publish = {
+            kind: stream.transceiver.mid or ""
+            for kind, stream in self.published.items()
+            if stream.transceiver.mid
+        }
+        tracks: dict[str, tuple[str, str]] = {}
+        for slot in self.slots:
+            if slot.source is not None and slot.transceiver.mid:
+                tracks[slot.transceiver.mid] = (slot.source.participant_id, slot.kind)
+        return Offer(self._offer_id, local.sdp, publish, tracks)
+
+    async def handle_answer(self, sdp: str, offer_id: int) -> None:
+        """Apply the client's answer to the outstanding offer; bad SDP leaves the offer open."""
+        answer = self._answer
+        if answer is None or answer.done() or offer_id != self._offer_id:
+            raise ProtocolError("stale-answer", f"no offer {offer_id} is waiting for an answer")
+        try:
+            from aiortc.sdp import SessionDescription
+
+            parsed = SessionDescription.parse(sdp)
+        except Exception as exc:
+            raise ProtocolError("bad-sdp", f"answer is not valid SDP: {exc}") from None
+        local = self.pc.localDescription
+        if local is None or len(parsed.media) != sdp_media_count(local.sdp):
+            raise ProtocolError("bad-sdp", "answer does not match the offer's media sections")
+        answer.set_result(sdp)
+
+    async def add_candidate(self, candidate: str, sdp_mid: str | None, index: int | None) -> None:
+        if self.pc.remoteDescription is None:
+            return  # candidates before the first answer: the answer SDP carries them anyway
+        if not candidate:
+            await self.pc.addIceCandidate(None)
+            return
+        text = candidate.removeprefix("candidate:")
+        try:
+            parsed: RTCIceCandidate = candidate_from_sdp(text)
+        except Exception:
+            raise ProtocolError("bad-message", "malformed ICE candidate") from None
+        parsed.sdpMid = sdp_mid
+        parsed.sdpMLineIndex = index if index is not None else (0 if sdp_mid is None else None)
+        try:
+            await self.pc.addIceCandidate(parsed)
+        except Exception:
+            raise ProtocolError("bad-message", "ICE candidate refused") from None
+
+    # -- introspection -------------------------------------------------------------------------
+
+    def slot_for(self, stream: PublishedStream) -> SenderSlot | None:
+        return next((s for s in self.slots if s.source is stream), None)
+
+    @property
+    def transceivers(self) -> list[RTCRtpTransceiver]:
+        return self.pc.getTransceivers()
+
+
+def sdp_media_count(sdp: str) -> int:
+    return sum(1 for line in sdp.splitlines() if line.startswith("m="))

@@ -1,0 +1,139 @@
+"""The application's long-lived services, reachable from handlers through one typed `web.AppKey`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+from aiortc import RTCIceServer
+
+from server.db import Database, HearingRow
+from server.live import LiveHearing
+from server.settings import Court, Settings
+from signaling import messages
+from signaling.errors import ProtocolError
+from signaling.hearing import Hearing, HearingKind, HearingState
+from signaling.roles import Role
+from signaling.tokens import TokenAuthority
+
+logger = logging.getLogger(__name__)
+
+Sender = Callable[[str], Awaitable[None]]
+Closer = Callable[[str], Awaitable[None]]
+LiveHearingT = LiveHearing
+
+SECRET_FILE = "secret.key"
+ADMIN_TOKEN_FILE = "admin.token"
+ADMIN_TOKEN_TTL = 10 * 365 * 24 * 3600.0
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create a file readable by its owner only (never world-readable, even briefly)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def load_or_create_secret(data: Path) -> bytes:
+    path = data / SECRET_FILE
+    if not path.exists():
+        _write_private(path, secrets.token_bytes(32))
+    secret = path.read_bytes()
+    if len(secret) < 32:
+        raise RuntimeError(f"{path} is damaged (shorter than 32 bytes)")
+    return secret
+
+
+def ensure_admin_token(data: Path, tokens: TokenAuthority) -> Path:
+    """On first start: the operator's admin credential, a signed token in the data folder."""
+    path = data / ADMIN_TOKEN_FILE
+    if not path.exists():
+        token = tokens.issue_admin("admin", time.time(), ADMIN_TOKEN_TTL, Role.admin)
+        _write_private(path, token.encode())
+        logger.info("created the admin credential %s", path)
+    return path
+
+
+class Services:
+    """Settings, database, token authority and the hearings in progress."""
+
+    def __init__(self, settings: Settings, courts: list[Court]) -> None:
+        self.settings = settings
+        self.courts = {c.code: c for c in courts}
+        self.default_court = next((c for c in courts if c.level == "intermediate"), courts[0]).code
+        settings.data.mkdir(parents=True, exist_ok=True)
+        settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+        self.tokens = TokenAuthority(load_or_create_secret(settings.data))
+        self.admin_token_path = ensure_admin_token(settings.data, self.tokens)
+        self.db = Database(settings.db_url)
+        self.db.create_all()
+        self.live: dict[str, LiveHearing] = {}
+        self._live_lock = asyncio.Lock()
+        self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self.ice_servers = [
+            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+            for s in settings.ice_servers
+        ]
+        self.wire_ice_servers = [
+            messages.IceServer(tuple(s.urls), s.username, s.credential)
+            for s in settings.ice_servers
+        ]
+
+    async def live_hearing(self, hearing_id: str) -> LiveHearing:
+        """The running hearing, brought up from the database on its first join."""
+        async with self._live_lock:
+            live = self.live.get(hearing_id)
+            if live is not None:
+                return live
+            row: HearingRow | None = await asyncio.to_thread(self.db.get_hearing, hearing_id)
+            if row is None:
+                raise ProtocolError("hearing-not-found", "no such hearing", fatal=True)
+            if row.state == HearingState.closed:
+                raise ProtocolError("hearing-ended", "this hearing has ended", fatal=True)
+            hearing = Hearing(
+                row.id,
+                row.court,
+                row.case_number,
+                HearingKind(row.kind),
+                HearingState(row.state),
+            )
+            live = LiveHearing(
+                hearing, self.ice_servers, self.wire_ice_servers, self.settings.keyframe_interval
+            )
+            self.live[hearing_id] = live
+            return live
+
+    async def end_hearing(self, hearing_id: str) -> bool:
+        live = self.live.pop(hearing_id, None)
+        if live is not None:
+            await live.end()
+        return await asyncio.to_thread(self._mark_closed, hearing_id)
+
+    def _mark_closed(self, hearing_id: str) -> bool:
+        from server.db import utcnow
+
+        with self.db.session() as s:
+            row = s.get(HearingRow, hearing_id)
+            if row is None:
+                return False
+            row.state = HearingState.closed.value
+            row.ended_at = utcnow()
+            return True
+
+    async def close(self) -> None:
+        for live in list(self.live.values()):
+            await live.close()
+        self.live.clear()
+        self.db.dispose()
+
+
+SERVICES = web.AppKey("services", Services)

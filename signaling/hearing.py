@@ -1,0 +1,417 @@
+"""The hearing: who is in the room, what they send, and the hearing's own state.
+
+How this works: a :class:`Hearing` is a plain object with no I/O and no clock. The server calls one
+method per thing that happened (a participant joined, muted, published a track, left; the judge
+ended the hearing), passing the current time as ``now``. Each method either raises
+:class:`ProtocolError` and changes nothing, or changes the state and returns the list of events that
+describe the change, in order. The server turns events into wire messages and renegotiations, and
+the recorder puts them on the hearing's timeline; neither has to compare before and after.
+
+The hearing's state moves along :data:`TRANSITIONS` only, through the one setter ``_set_state``,
+which logs ``old -> new`` and returns the :class:`StateChanged` event::
+
+    scheduled --open/first join--> open --end--> closed
+    scheduled ---------------------end---------> closed      (cancelled before it opened)
+
+New states (a session in progress, a recess) are new rows of the table and new methods; the rest of
+the class only asks whether the hearing is closed.
+
+Permissions come from the grants table in :mod:`signaling.roles`; nothing here decides by role name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Final
+
+from signaling.errors import ProtocolError
+from signaling.messages import MUTE_KINDS, LeaveReason
+from signaling.roles import MEDIA_KINDS, Role, can_join, grants
+from signaling.tokens import JoinClaims
+
+__all__ = [
+    "MAX_PARTICIPANTS",
+    "TRANSITIONS",
+    "Event",
+    "Hearing",
+    "HearingEnded",
+    "HearingKind",
+    "HearingState",
+    "Participant",
+    "ParticipantJoined",
+    "ParticipantLeft",
+    "ParticipantUpdated",
+    "StateChanged",
+    "TrackPublished",
+    "TrackUnpublished",
+]
+
+logger = logging.getLogger(__name__)
+
+#: At most this many participants (of every role) are in one hearing at a time.
+MAX_PARTICIPANTS: Final = 100
+
+# Tracks are listed in this order for a participant, whatever order they were published in.
+_KIND_ORDER: Final = ("audio", "video", "screen")
+
+
+class HearingKind(StrEnum):
+    """What sort of session a hearing is; values are the wire strings."""
+
+    hearing = "hearing"
+    cross_court = "cross-court"
+    arraignment = "arraignment"
+    meeting = "meeting"
+    observation = "observation"
+    petition = "petition"
+
+
+class HearingState(StrEnum):
+    """The hearing's state; values are the wire strings (``welcome.hearing.state``)."""
+
+    scheduled = "scheduled"
+    open = "open"
+    closed = "closed"
+
+
+#: Allowed state changes: old -> the states it may go to. ``closed`` is final.
+TRANSITIONS: Final[Mapping[HearingState, frozenset[HearingState]]] = MappingProxyType(
+    {
+        HearingState.scheduled: frozenset({HearingState.open, HearingState.closed}),
+        HearingState.open: frozenset({HearingState.closed}),
+        HearingState.closed: frozenset(),
+    }
+)
+
+
+@dataclass
+class Participant:
+    """One connection in the hearing.
+
+    ``id`` names the connection (the server chooses it); ``key`` names the invitation it joined with
+    (a reconnect with the same key replaces the connection). ``muted`` is the participant's own mute
+    state per kind; ``published`` the kinds of track it currently sends.
+    """
+
+    id: str
+    name: str
+    role: Role
+    key: str
+    joined_at: float
+    muted: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(sorted(MUTE_KINDS), False))
+    published: set[str] = field(default_factory=set)
+
+    def to_wire(self) -> dict[str, object]:
+        """The public view sent to others: ``{id, name, role, muted: {audio, video}}``."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role.value,
+            "muted": dict(self.muted),
+        }
+
+    def _snapshot(self) -> Participant:
+        # Events hold a copy, so that an event says what was true when it happened.
+        return replace(self, muted=dict(self.muted), published=set(self.published))
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantJoined:
+    """A participant entered the hearing."""
+
+    participant: Participant
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantLeft:
+    """A participant left; ``reason`` is a :class:`~signaling.messages.LeaveReason`."""
+
+    participant_id: str
+    reason: LeaveReason
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantUpdated:
+    """A participant's public view changed (its mute state)."""
+
+    participant: Participant
+
+
+@dataclass(frozen=True, slots=True)
+class TrackPublished:
+    """A participant started sending a track of ``kind`` (``audio``, ``video``, ``screen``)."""
+
+    participant_id: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrackUnpublished:
+    """A participant's track of ``kind`` went away."""
+
+    participant_id: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """The hearing's state changed from ``old`` to ``new``."""
+
+    old: HearingState
+    new: HearingState
+
+
+@dataclass(frozen=True, slots=True)
+class HearingEnded:
+    """The hearing is over; every connection gets ``bye``."""
+
+    reason: str
+
+
+Event = (
+    ParticipantJoined
+    | ParticipantLeft
+    | ParticipantUpdated
+    | TrackPublished
+    | TrackUnpublished
+    | StateChanged
+    | HearingEnded
+)
+
+
+class _HearingLog(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes messages with the hearing id and passes it on as ``extra`` for structured logs."""
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = self.extra or {}
+        kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
+        return f"hearing {extra.get('hearing_id')}: {msg}", kwargs
+
+
+class Hearing:
+    """One hearing's room: its participants, their tracks, and its state (see the module docstring).
+
+    Every command returns the events it caused (possibly none) or raises :class:`ProtocolError`
+    without changing anything.
+    """
+
+    def __init__(
+        self,
+        id: str,
+        court: str,
+        case_number: str,
+        kind: HearingKind,
+        state: HearingState = HearingState.scheduled,
+    ) -> None:
+        self.id = id
+        self.court = court
+        self.case_number = case_number
+        self.kind = HearingKind(kind)
+        self._state = HearingState(state)
+        #: When the state last changed (``now`` of that call); ``None`` until it first does.
+        self.state_since: float | None = None
+        # Insertion order is joining order, which is the order others are listed in.
+        self._participants: dict[str, Participant] = {}
+        self._log = _HearingLog(logger, {"hearing_id": id})
+
+    def __repr__(self) -> str:
+        return f"<Hearing {self.id} {self._state} participants={len(self._participants)}>"
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> HearingState:
+        """The hearing's current state."""
+        return self._state
+
+    @property
+    def participants(self) -> Mapping[str, Participant]:
+        """The participants present, by id, in joining order (a read-only view)."""
+        return MappingProxyType(self._participants)
+
+    def visible_participants(self) -> list[Participant]:
+        """The participants shown to others (not observers), in joining order."""
+        return [p for p in self._participants.values() if grants(p.role).visible]
+
+    def subscribers_of(self, participant_id: str) -> list[str]:
+        """Ids of the others who receive media, i.e. who get ``participant_id``'s tracks."""
+        return [
+            p.id
+            for p in self._participants.values()
+            if p.id != participant_id and grants(p.role).subscribe
+        ]
+
+    def published_tracks(self) -> list[tuple[str, str]]:
+        """Every track being sent, as ``(participant_id, kind)``, in joining order."""
+        return [(p.id, kind) for p in self._participants.values() for kind in _kinds(p.published)]
+
+    def to_wire(self) -> dict[str, object]:
+        """The hearing as in ``welcome``: ``{id, court, caseNumber, kind, state}``."""
+        return {
+            "id": self.id,
+            "court": self.court,
+            "caseNumber": self.case_number,
+            "kind": self.kind.value,
+            "state": self._state.value,
+        }
+
+    # --- commands --------------------------------------------------------------------------------
+
+    def open(self, now: float) -> list[Event]:
+        """Open the hearing (``scheduled -> open``); nothing happens if it is open already.
+
+        Raises ``forbidden`` for a closed hearing.
+        """
+        if self._state is HearingState.open:
+            return []
+        return [self._set_state(HearingState.open, now)]
+
+    def join(self, participant_id: str, claims: JoinClaims, now: float) -> list[Event]:
+        """Admit connection ``participant_id`` with verified token ``claims``.
+
+        Opens a scheduled hearing. A participant already present with the same invitation key is
+        removed first (reason ``replaced``). Raises ``forbidden`` (fatal) for another hearing's
+        token, a role that takes no part, or a full hearing; ``hearing-ended`` (fatal) once closed;
+        ``token-expired`` (fatal) if the claims expired; ``already-joined`` for a known connection.
+        """
+        if claims.hearing_id != self.id:
+            raise ProtocolError("forbidden", "the token is for another hearing", fatal=True)
+        if self._state is HearingState.closed:
+            raise ProtocolError("hearing-ended", "the hearing has ended", fatal=True)
+        if now >= claims.expires_at:
+            raise ProtocolError("token-expired", "the token has expired", fatal=True)
+        if not can_join(claims.role):
+            raise ProtocolError("forbidden", f"a {claims.role} does not join hearings", fatal=True)
+        if participant_id in self._participants:
+            raise ProtocolError("already-joined", "this connection has joined already")
+        previous = next(
+            (p for p in self._participants.values() if p.key == claims.participant_key), None
+        )
+        staying = len(self._participants) - (previous is not None)
+        if staying >= MAX_PARTICIPANTS:
+            raise ProtocolError("forbidden", "the hearing is full", fatal=True)
+
+        events: list[Event] = []
+        if self._state is HearingState.scheduled:
+            events.append(self._set_state(HearingState.open, now))
+        if previous is not None:
+            events.extend(self._remove(previous, LeaveReason.replaced))
+        participant = Participant(
+            id=participant_id,
+            name=claims.name,
+            role=claims.role,
+            key=claims.participant_key,
+            joined_at=now,
+        )
+        self._participants[participant_id] = participant
+        self._log.info("participant %s joined as %s", participant_id, claims.role)
+        events.append(ParticipantJoined(participant._snapshot()))
+        return events
+
+    def leave(self, participant_id: str, reason: str, now: float) -> list[Event]:
+        """Remove ``participant_id`` for ``reason`` (a :class:`LeaveReason` value).
+
+        Its tracks go first (:class:`TrackUnpublished` events), then :class:`ParticipantLeft`.
+        Unknown ids are ignored, so a disconnect after a leave is harmless.
+        """
+        leave_reason = LeaveReason(reason)
+        participant = self._participants.get(participant_id)
+        if participant is None:
+            return []
+        return self._remove(participant, leave_reason)
+
+    def set_muted(self, participant_id: str, kind: str, muted: bool, now: float) -> list[Event]:
+        """Record the participant's own mute state of ``kind`` (``audio``/``video``).
+
+        Returns :class:`ParticipantUpdated` if it changed. Raises ``not-joined``, ``bad-message``
+        for another kind, ``forbidden`` for a kind the role may not send.
+        """
+        participant = self._require(participant_id)
+        if kind not in MUTE_KINDS:
+            raise ProtocolError("bad-message", f"cannot mute {kind!r}")
+        if kind not in grants(participant.role).publish:
+            raise ProtocolError("forbidden", f"a {participant.role} does not send {kind}")
+        if participant.muted[kind] == muted:
+            return []
+        participant.muted[kind] = muted
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug("participant %s %s muted=%s", participant_id, kind, muted)
+        return [ParticipantUpdated(participant._snapshot())]
+
+    def publish(self, participant_id: str, kind: str, now: float) -> list[Event]:
+        """Record that ``participant_id`` sends a track of ``kind``; nothing if it already does.
+
+        Raises ``not-joined``, ``bad-message`` for an unknown kind, ``forbidden`` if the role may
+        not send that kind (an observer, or a witness sharing a screen).
+        """
+        participant = self._require(participant_id)
+        if kind not in MEDIA_KINDS:
+            raise ProtocolError("bad-message", f"unknown media kind {kind!r}")
+        if kind not in grants(participant.role).publish:
+            raise ProtocolError("forbidden", f"a {participant.role} may not publish {kind}")
+        if kind in participant.published:
+            return []
+        participant.published.add(kind)
+        self._log.info("participant %s publishes %s", participant_id, kind)
+        return [TrackPublished(participant_id, kind)]
+
+    def unpublish(self, participant_id: str, kind: str, now: float) -> list[Event]:
+        """Record that the track of ``kind`` went away; nothing if there was none."""
+        participant = self._participants.get(participant_id)
+        if participant is None or kind not in participant.published:
+            return []
+        participant.published.discard(kind)
+        self._log.info("participant %s stopped %s", participant_id, kind)
+        return [TrackUnpublished(participant_id, kind)]
+
+    def end(self, reason: str, now: float) -> list[Event]:
+        """End the hearing: everyone leaves (reason ``ended``), the state goes to ``closed``.
+
+        Afterwards joins are refused with ``hearing-ended``. Ending a closed hearing does nothing.
+        """
+        if self._state is HearingState.closed:
+            return []
+        events: list[Event] = []
+        for participant in list(self._participants.values()):
+            events.extend(self._remove(participant, LeaveReason.ended))
+        events.append(self._set_state(HearingState.closed, now))
+        events.append(HearingEnded(reason))
+        return events
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _set_state(self, new: HearingState, now: float) -> StateChanged:
+        """The one state setter: check the table, log ``old -> new``, return the event."""
+        old = self._state
+        if new not in TRANSITIONS[old]:
+            raise ProtocolError("forbidden", f"hearing {self.id} cannot go {old} -> {new}")
+        self._log.info("%s -> %s", old, new)
+        self._state = new
+        self.state_since = now
+        return StateChanged(old, new)
+
+    def _require(self, participant_id: str) -> Participant:
+        try:
+            return self._participants[participant_id]
+        except KeyError:
+            raise ProtocolError("not-joined", "join the hearing first") from None
+
+    def _remove(self, participant: Participant, reason: LeaveReason) -> list[Event]:
+        events: list[Event] = [
+            TrackUnpublished(participant.id, kind) for kind in _kinds(participant.published)
+        ]
+        participant.published.clear()
+        del self._participants[participant.id]
+        self._log.info("participant %s left (%s)", participant.id, reason)
+        events.append(ParticipantLeft(participant.id, reason))
+        return events
+
+
+def _kinds(published: set[str]) -> Iterator[str]:
+    return (kind for kind in _KIND_ORDER if kind in published)

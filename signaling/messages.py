@@ -1,0 +1,459 @@
+"""Wire messages of the hearing protocol (``PROTOCOL.md``): parsing client messages, encoding ours.
+
+How this works: a WebSocket text frame goes into :func:`parse_client_message`, which either returns
+one of the frozen client message dataclasses (:class:`Join`, :class:`Answer`, :class:`Candidate`,
+:class:`Mute`, :class:`Leave`) with every field checked, or raises :class:`ProtocolError` with the
+code the server sends back. The checks run cheapest first: the frame kind, the size (before any JSON
+work), JSON syntax, the envelope (an object with a string ``type``), then the fields of that type.
+Nothing else can escape: a Hypothesis test feeds arbitrary text and bytes to hold that line.
+
+The SDP of an answer is only checked lightly here (size, ``v=0`` first, printable ASCII and line
+breaks); aiortc parses it fully in the server, which turns its failures into ``bad-sdp``.
+
+Server messages are built by the ``encode_*`` functions, each returning the JSON text of one message
+in the exact shape of ``PROTOCOL.md`` (camelCase on the wire). Client messages have ``to_json()``
+for the Python clients (the terminal) and for round-trip tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from signaling.errors import ProtocolError
+from signaling.roles import MEDIA_KINDS
+
+if TYPE_CHECKING:
+    # Only for annotations: hearing.py imports this module at run time.
+    from signaling.hearing import Hearing, Participant
+
+__all__ = [
+    "MAX_CANDIDATE_CHARS",
+    "MAX_MESSAGE_BYTES",
+    "MAX_NAME_CHARS",
+    "MAX_SDP_BYTES",
+    "MAX_TOKEN_CHARS",
+    "MUTE_KINDS",
+    "Answer",
+    "ByeReason",
+    "Candidate",
+    "ClientMessage",
+    "IceServer",
+    "Join",
+    "Leave",
+    "LeaveReason",
+    "Mute",
+    "encode_bye",
+    "encode_error",
+    "encode_offer",
+    "encode_participant_joined",
+    "encode_participant_left",
+    "encode_participant_updated",
+    "encode_track_published",
+    "encode_welcome",
+    "parse_client_message",
+]
+
+MAX_MESSAGE_BYTES: Final = 128 * 1024
+MAX_SDP_BYTES: Final = 96 * 1024
+MAX_NAME_CHARS: Final = 64
+MAX_TOKEN_CHARS: Final = 4096
+MAX_CANDIDATE_CHARS: Final = 1024
+# A media id is a short token in practice ("0", "audio"); this only bounds abuse.
+MAX_MID_CHARS: Final = 64
+# An m-line index far beyond any real session (our offers have tens of m-lines at most).
+MAX_MLINE_INDEX: Final = 1023
+# Offer ids are JavaScript numbers on the client: stay within the exactly representable integers.
+MAX_OFFER_ID: Final = 2**53 - 1
+# Unknown fields are ignored (forward compatibility) but may not smuggle bulk: a few short scalars.
+MAX_EXTRA_FIELDS: Final = 8
+MAX_EXTRA_FIELD_CHARS: Final = 256
+
+#: What a participant may mute: its microphone and its camera.
+MUTE_KINDS: Final = frozenset({"audio", "video"})
+
+
+class LeaveReason(StrEnum):
+    """Why a participant left (``participant-left.reason``)."""
+
+    left = "left"
+    disconnected = "disconnected"
+    ejected = "ejected"
+    replaced = "replaced"
+    ended = "ended"
+
+
+class ByeReason(StrEnum):
+    """Why the server closes a connection (``bye.reason``)."""
+
+    ended = "ended"
+    shutdown = "shutdown"
+    replaced = "replaced"
+    ejected = "ejected"
+
+
+# --- client -> server ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """``join``: the first message, carrying the signed join token."""
+
+    type: ClassVar[str] = "join"
+    token: str = field(repr=False)  # a bearer secret: keep it out of logs
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type, "token": self.token})
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """``answer``: the client's SDP answer to the server's offer ``offer_id``."""
+
+    type: ClassVar[str] = "answer"
+    sdp: str = field(repr=False)
+    offer_id: int
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type, "sdp": self.sdp, "offerId": self.offer_id})
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """``candidate``: one trickled ICE candidate; ``candidate == ""`` is the end of candidates."""
+
+    type: ClassVar[str] = "candidate"
+    candidate: str
+    sdp_mid: str | None
+    sdp_mline_index: int | None
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump(
+            {
+                "type": self.type,
+                "candidate": self.candidate,
+                "sdpMid": self.sdp_mid,
+                "sdpMLineIndex": self.sdp_mline_index,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """``mute``: the participant's own mute state of its ``audio`` or ``video``."""
+
+    type: ClassVar[str] = "mute"
+    kind: str
+    muted: bool
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type, "kind": self.kind, "muted": self.muted})
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """``leave``: the participant leaves; the server closes the socket."""
+
+    type: ClassVar[str] = "leave"
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type})
+
+
+ClientMessage = Join | Answer | Candidate | Mute | Leave
+
+_SDP_TEXT: Final = re.compile(r"[\x20-\x7e\r\n]*")
+_CANDIDATE_TEXT: Final = re.compile(r"[\x20-\x7e]*")
+
+
+def parse_client_message(data: str | bytes) -> ClientMessage:
+    """Parse one WebSocket frame from a client.
+
+    ``data`` is the frame's payload: ``str`` for a text frame, ``bytes`` for a binary one (refused).
+    Returns the message, or raises :class:`ProtocolError` with ``bad-message``, ``too-large``,
+    ``bad-json``, ``unknown-type`` or ``bad-sdp``; no other exception comes out for any input.
+    """
+    if not isinstance(data, str):
+        if isinstance(data, bytes | bytearray | memoryview):
+            raise ProtocolError("bad-message", "binary frames are not accepted; send JSON text")
+        raise TypeError(f"expected str or bytes, got {type(data).__name__}")
+    # Characters never outnumber UTF-8 bytes, so the first test is exact for a refusal and costs
+    # nothing; only non-ASCII text needs encoding to be measured.
+    if len(data) > MAX_MESSAGE_BYTES or (
+        not data.isascii() and len(data.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES
+    ):
+        raise ProtocolError("too-large", f"a message is at most {MAX_MESSAGE_BYTES} bytes")
+    try:
+        obj = json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError("bad-json", f"invalid JSON: {exc.msg} at {exc.pos}") from None
+    except (ValueError, RecursionError) as exc:
+        # Our hooks' refusals, integers past Python's digit limit, nesting past the recursion limit.
+        raise ProtocolError("bad-json", f"invalid JSON: {_clip(str(exc), 80)}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad-message", "a message is a JSON object")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad-message", "a message needs a string 'type'")
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        raise ProtocolError("unknown-type", f"unknown message type {_clip(kind)!r}")
+    _check_extra_fields(kind, obj)
+    return parser(obj)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of duplicate keys; two "token" or "sdp" fields are refused instead, so
+    # that what we check is what every other JSON reader on the path would see.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate key in object")
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+_FIELDS: Final[Mapping[str, frozenset[str]]] = {
+    "join": frozenset({"type", "token"}),
+    "answer": frozenset({"type", "sdp", "offerId"}),
+    "candidate": frozenset({"type", "candidate", "sdpMid", "sdpMLineIndex"}),
+    "mute": frozenset({"type", "kind", "muted"}),
+    "leave": frozenset({"type"}),
+}
+
+
+def _check_extra_fields(kind: str, obj: dict[str, Any]) -> None:
+    extra = obj.keys() - _FIELDS[kind]
+    if not extra:
+        return
+    if len(extra) > MAX_EXTRA_FIELDS:
+        raise ProtocolError("bad-message", f"too many unknown fields in {kind!r}")
+    for name in extra:
+        value = obj[name]
+        if isinstance(value, str):
+            if len(value) > MAX_EXTRA_FIELD_CHARS:
+                raise ProtocolError("bad-message", f"unknown field {_clip(name)!r} is too long")
+        elif value is not None and not isinstance(value, bool | int | float):
+            raise ProtocolError("bad-message", f"unknown field {_clip(name)!r} must be a scalar")
+
+
+def _required(obj: dict[str, Any], kind: str, name: str) -> Any:
+    try:
+        return obj[name]
+    except KeyError:
+        raise ProtocolError("bad-message", f"{kind!r} needs {name!r}") from None
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass in Python but not a number on the wire.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_join(obj: dict[str, Any]) -> Join:
+    token = _required(obj, "join", "token")
+    if not isinstance(token, str) or not token:
+        raise ProtocolError("bad-message", "'token' must be a non-empty string")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise ProtocolError("bad-message", f"'token' is at most {MAX_TOKEN_CHARS} characters")
+    return Join(token=token)
+
+
+def _parse_answer(obj: dict[str, Any]) -> Answer:
+    sdp = _required(obj, "answer", "sdp")
+    offer_id = _required(obj, "answer", "offerId")
+    if not isinstance(sdp, str):
+        raise ProtocolError("bad-message", "'sdp' must be a string")
+    if not _is_int(offer_id) or not 0 <= offer_id <= MAX_OFFER_ID:
+        raise ProtocolError("bad-message", "'offerId' must be a non-negative integer")
+    _check_sdp(sdp)
+    return Answer(sdp=sdp, offer_id=offer_id)
+
+
+def _check_sdp(sdp: str) -> None:
+    # Printable ASCII only, so characters and bytes agree and the size test is exact.
+    if len(sdp) > MAX_SDP_BYTES:
+        raise ProtocolError("too-large", f"an SDP is at most {MAX_SDP_BYTES} bytes")
+    if not (sdp.startswith("v=0\r\n") or sdp.startswith("v=0\n")):
+        raise ProtocolError("bad-sdp", "an SDP starts with the line 'v=0'")
+    if _SDP_TEXT.fullmatch(sdp) is None:
+        raise ProtocolError("bad-sdp", "an SDP holds only printable ASCII and line breaks")
+
+
+def _parse_candidate(obj: dict[str, Any]) -> Candidate:
+    candidate = _required(obj, "candidate", "candidate")
+    # Browsers' RTCIceCandidate.toJSON() always sends both; a missing one is read as null.
+    sdp_mid = obj.get("sdpMid")
+    index = obj.get("sdpMLineIndex")
+    if not isinstance(candidate, str) or len(candidate) > MAX_CANDIDATE_CHARS:
+        raise ProtocolError(
+            "bad-message",
+            f"'candidate' must be a string of at most {MAX_CANDIDATE_CHARS} characters",
+        )
+    if _CANDIDATE_TEXT.fullmatch(candidate) is None:
+        raise ProtocolError("bad-message", "'candidate' holds only printable ASCII")
+    if sdp_mid is not None and (not isinstance(sdp_mid, str) or len(sdp_mid) > MAX_MID_CHARS):
+        raise ProtocolError("bad-message", "'sdpMid' must be a short string or null")
+    if index is not None and (not _is_int(index) or not 0 <= index <= MAX_MLINE_INDEX):
+        raise ProtocolError("bad-message", "'sdpMLineIndex' must be a small integer or null")
+    if candidate and sdp_mid is None and index is None:
+        # As RTCIceCandidate's constructor: without either, the candidate belongs to no m-line.
+        raise ProtocolError("bad-message", "a candidate needs 'sdpMid' or 'sdpMLineIndex'")
+    return Candidate(candidate=candidate, sdp_mid=sdp_mid, sdp_mline_index=index)
+
+
+def _parse_mute(obj: dict[str, Any]) -> Mute:
+    kind = _required(obj, "mute", "kind")
+    muted = _required(obj, "mute", "muted")
+    if not isinstance(kind, str) or kind not in MUTE_KINDS:
+        raise ProtocolError("bad-message", "'kind' must be 'audio' or 'video'")
+    if not isinstance(muted, bool):
+        raise ProtocolError("bad-message", "'muted' must be true or false")
+    return Mute(kind=kind, muted=muted)
+
+
+def _parse_leave(obj: dict[str, Any]) -> Leave:
+    return Leave()
+
+
+_PARSERS: Final[Mapping[str, Callable[[dict[str, Any]], ClientMessage]]] = {
+    "join": _parse_join,
+    "answer": _parse_answer,
+    "candidate": _parse_candidate,
+    "mute": _parse_mute,
+    "leave": _parse_leave,
+}
+
+
+# --- server -> client ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IceServer:
+    """One entry of ``welcome.iceServers`` (an ``RTCIceServer`` for the browser)."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = field(default=None, repr=False)
+
+    def to_wire(self) -> dict[str, object]:
+        """The JSON object, leaving out absent credentials."""
+        wire: dict[str, object] = {"urls": list(self.urls)}
+        if self.username is not None:
+            wire["username"] = self.username
+        if self.credential is not None:
+            wire["credential"] = self.credential
+        return wire
+
+
+def _dump(message: Mapping[str, object]) -> str:
+    # Names are Chinese or Tibetan: send them as text rather than \u escapes. NaN is not JSON.
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def encode_welcome(
+    participant: Participant, hearing: Hearing, ice_servers: Sequence[IceServer] = ()
+) -> str:
+    """``welcome`` for ``participant``, who has just joined ``hearing``.
+
+    ``participants`` lists the others who are visible (observers are not shown), in joining order.
+    """
+    others = [p.to_wire() for p in hearing.visible_participants() if p.id != participant.id]
+    return _dump(
+        {
+            "type": "welcome",
+            "participant": {
+                "id": participant.id,
+                "name": participant.name,
+                "role": participant.role.value,
+            },
+            "hearing": hearing.to_wire(),
+            "participants": others,
+            "iceServers": [server.to_wire() for server in ice_servers],
+        }
+    )
+
+
+def encode_offer(
+    offer_id: int,
+    sdp: str,
+    publish: Mapping[str, str],
+    tracks: Mapping[str, tuple[str, str]],
+) -> str:
+    """``offer`` number ``offer_id``.
+
+    ``publish`` maps a kind the client sends (``audio``, ``video``) to the mid of its m-line;
+    ``tracks`` maps the mid of each other active m-line to ``(participant_id, kind)`` of the remote
+    track it carries. Mids absent from both are inactive.
+    """
+    if not _is_int(offer_id) or offer_id < 0:
+        raise ValueError(f"offer id must be a non-negative integer, not {offer_id!r}")
+    for kind in [*publish, *(kind for _, kind in tracks.values())]:
+        if kind not in MEDIA_KINDS:
+            raise ValueError(f"unknown media kind {kind!r}")
+    return _dump(
+        {
+            "type": "offer",
+            "offerId": offer_id,
+            "sdp": sdp,
+            "publish": dict(publish),
+            "tracks": {
+                mid: {"participantId": participant_id, "kind": kind}
+                for mid, (participant_id, kind) in tracks.items()
+            },
+        }
+    )
+
+
+def encode_participant_joined(participant: Participant) -> str:
+    """``participant-joined`` with the participant's public view."""
+    return _dump({"type": "participant-joined", "participant": participant.to_wire()})
+
+
+def encode_participant_updated(participant: Participant) -> str:
+    """``participant-updated`` (a mute change) with the participant's public view."""
+    return _dump({"type": "participant-updated", "participant": participant.to_wire()})
+
+
+def encode_participant_left(participant_id: str, reason: str) -> str:
+    """``participant-left``; ``reason`` is a :class:`LeaveReason` value."""
+    return _dump(
+        {
+            "type": "participant-left",
+            "participantId": participant_id,
+            "reason": LeaveReason(reason).value,
+        }
+    )
+
+
+def encode_track_published(participant_id: str, kind: str) -> str:
+    """``track-published``: ``participant_id`` now sends a track of ``kind``."""
+    if kind not in MEDIA_KINDS:
+        raise ValueError(f"unknown media kind {kind!r}")
+    return _dump({"type": "track-published", "participantId": participant_id, "kind": kind})
+
+
+def encode_error(error: ProtocolError) -> str:
+    """``error`` from a refusal."""
+    return _dump(
+        {"type": "error", "code": error.code, "message": error.message, "fatal": error.fatal}
+    )
+
+
+def encode_bye(reason: str) -> str:
+    """``bye`` before the server closes the socket; ``reason`` is a :class:`ByeReason` value."""
+    return _dump({"type": "bye", "reason": ByeReason(reason).value})

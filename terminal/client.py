@@ -1,0 +1,178 @@
+"""A Python hearing client (aiortc + websockets): the core of the defendant's terminal.
+
+It speaks signaling/PROTOCOL.md: joins with a token, answers every server offer (attaching its own
+tracks to the m-lines the server lists under `publish`), and reports the remote tracks it receives
+with the participant each belongs to. The functional tests and the benchmark drive the server with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import websockets
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+
+logger = logging.getLogger(__name__)
+
+TrackCallback = Callable[[str, str, MediaStreamTrack, RTCRtpTransceiver], None]
+
+
+def ws_url_from_invite(url: str) -> tuple[str, str]:
+    """`http://host:port/hearing?token=T` -> (`ws://host:port/ws`, `T`)."""
+    parts = urlsplit(url)
+    token = parse_qs(parts.query).get("token", [""])[0]
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urlunsplit((scheme, parts.netloc, "/ws", "", "")), token
+
+
+class HearingClient:
+    """One participant's connection to a hearing."""
+
+    def __init__(
+        self,
+        ws_url: str,
+        token: str,
+        tracks: dict[str, MediaStreamTrack] | None = None,
+        on_track: TrackCallback | None = None,
+    ) -> None:
+        self.ws_url = ws_url
+        self.token = token
+        self.tracks = tracks or {}
+        self.on_track = on_track
+        self.welcome: dict[str, Any] | None = None
+        self.participant_id: str | None = None
+        self.pc: RTCPeerConnection | None = None
+        self.remote: dict[str, tuple[str, str]] = {}  # mid -> (participant id, kind)
+        self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.errors: list[dict[str, Any]] = []
+        self.offers = 0
+        self._ws: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._seen_tracks: set[int] = set()
+        self.closed = asyncio.Event()
+
+    @classmethod
+    def from_invite(cls, url: str, **kwargs: Any) -> HearingClient:
+        ws_url, token = ws_url_from_invite(url)
+        return cls(ws_url, token, **kwargs)
+
+    async def join(self, timeout: float = 10.0) -> dict[str, Any]:
+        self._ws = await websockets.connect(self.ws_url, max_size=2**20)
+        await self.send({"type": "join", "token": self.token})
+        raw = await asyncio.wait_for(self._ws.recv(), timeout)
+        message = json.loads(raw)
+        if message.get("type") != "welcome":
+            await self._ws.close()
+            raise RuntimeError(f"join refused: {message}")
+        self.welcome = message
+        self.participant_id = message["participant"]["id"]
+        ice = [
+            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+            for s in message.get("iceServers", [])
+        ]
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice))
+        self.pc.on("track", self._on_track)
+        self._reader = asyncio.create_task(self._read())
+        return message
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self._ws.send(json.dumps(message))
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self._ws:
+                message = json.loads(raw)
+                kind = message.get("type")
+                if kind == "offer":
+                    await self._answer(message)
+                    continue
+                if kind == "error":
+                    self.errors.append(message)
+                await self.messages.put(message)
+        except websockets.ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception("client %s: reader failed", self.participant_id)
+        finally:
+            self.closed.set()
+
+    async def _answer(self, message: dict[str, Any]) -> None:
+        pc = self.pc
+        assert pc is not None
+        self.remote = {mid: (t["participantId"], t["kind"]) for mid, t in message["tracks"].items()}
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="offer"))
+        publish: dict[str, str] = message["publish"]
+        for transceiver in pc.getTransceivers():
+            kind = next((k for k, mid in publish.items() if mid == transceiver.mid), None)
+            if kind is not None and kind in self.tracks:
+                if transceiver.sender.track is None:
+                    transceiver.sender.replaceTrack(self.tracks[kind])
+                transceiver.direction = "sendonly"
+            elif kind is None:
+                transceiver.direction = "recvonly"
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.send(
+            {"type": "answer", "sdp": pc.localDescription.sdp, "offerId": message["offerId"]}
+        )
+        self.offers += 1
+        # A reused m-line keeps its receiver track: report it again for its new owner.
+        for transceiver in pc.getTransceivers():
+            track = transceiver.receiver.track
+            if track is not None and transceiver.mid in self.remote and id(track) in self._seen_tracks:
+                self._report(transceiver, track)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        assert self.pc is not None
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.receiver.track is track:
+                self._seen_tracks.add(id(track))
+                self._report(transceiver, track)
+                return
+
+    def _report(self, transceiver: RTCRtpTransceiver, track: MediaStreamTrack) -> None:
+        owner = self.remote.get(transceiver.mid or "")
+        if owner is not None and self.on_track is not None:
+            self.on_track(owner[0], owner[1], track, transceiver)
+
+    async def next_message(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait for the next server message of `kind` (others are skipped)."""
+
+        async def wait() -> dict[str, Any]:
+            while True:
+                message = await self.messages.get()
+                if message.get("type") == kind:
+                    return message
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    async def mute(self, kind: str, muted: bool) -> None:
+        track = self.tracks.get(kind)
+        if track is not None:
+            track.enabled = not muted  # type: ignore[attr-defined]
+        await self.send({"type": "mute", "kind": kind, "muted": muted})
+
+    async def close(self, leave: bool = True) -> None:
+        if self._ws is not None:
+            if leave:
+                with contextlib.suppress(Exception):
+                    await self.send({"type": "leave"})
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self.pc is not None:
+            await self.pc.close()

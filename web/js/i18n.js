@@ -1,0 +1,385 @@
+/**
+ * UI strings and language choice.
+ *
+ * How this works: every user-visible string lives in `DICTIONARIES`, keyed by a dotted name. Static markup
+ * carries `data-i18n="key"` (sets textContent) or `data-i18n-attr="attr:key;attr2:key2"` (sets attributes)
+ * and is filled by `applyTranslations()`; scripts call `t(key, params)` and re-render on
+ * `onLanguageChange()`.
+ *
+ * Choice of language, first match wins: `?lang=` in the URL (remembered in localStorage), the remembered
+ * choice, then zh-CN. A language with an empty dictionary is not offered; a key missing in the chosen
+ * language falls back to zh-CN, then to the key itself (so a gap is visible, never blank).
+ */
+
+export const DEFAULT_LANG = "zh-CN";
+const STORAGE_KEY = "tingshen.lang";
+
+const DICTIONARIES = {
+  "zh-CN": {
+    "lang.name": "中文",
+    "lang.label": "语言",
+    "app.name": "Tingshen 庭审",
+    "app.tagline": "人民法院远程视频庭审系统",
+    "noscript": "请启用 JavaScript 以使用本系统。",
+
+    // Landing page
+    "landing.title": "Tingshen 庭审",
+    "landing.intro": "请输入法院提供的入庭码加入庭审。如您收到的是入庭链接，请直接打开该链接。",
+    "landing.code.label": "入庭码",
+    "landing.code.placeholder": "例如 483 920",
+    "landing.submit": "加入",
+    "landing.working": "正在验证…",
+    "landing.error.empty": "请输入入庭码。",
+    "landing.error.invalid": "入庭码无效或已过期，请核对后重试。",
+    "landing.error.rateLimited": "尝试次数过多，请稍后再试。",
+    "landing.error.network": "无法连接服务器，请检查网络后重试。",
+    "landing.error.server": "服务器暂时无法处理请求（{status}），请稍后再试。",
+
+    // Hearing page: header and case information
+    "hearing.title": "庭审 — Tingshen",
+    "hearing.caseNumber": "案号",
+    "hearing.court": "法院",
+    "hearing.caseUnknown": "加入后显示案号与法院",
+    "hearing.you": "您的身份：{name}（{role}）",
+
+    // Pre-join
+    "prejoin.heading": "设备检查",
+    "prejoin.intro": "请确认摄像头画面和麦克风，然后加入庭审。",
+    "prejoin.camera": "摄像头",
+    "prejoin.microphone": "麦克风",
+    "prejoin.noCamera": "不使用摄像头",
+    "prejoin.noMicrophone": "不使用麦克风",
+    "prejoin.deviceUnnamed": "设备 {n}",
+    "prejoin.previewOff": "摄像头未开启",
+    "prejoin.join": "加入庭审",
+    "prejoin.noToken": "链接中缺少入庭凭证，请使用法院提供的完整链接或入庭码。",
+    "prejoin.toLanding": "输入入庭码",
+
+    // Local media problems (each says the hearing can still be joined)
+    "media.insecure": "本页面未通过安全连接（HTTPS）访问，浏览器不允许使用摄像头和麦克风。您仍可加入庭审观看和收听。",
+    "media.unsupported": "此浏览器不支持摄像头和麦克风。您仍可加入庭审观看和收听。",
+    "media.video.denied": "摄像头权限被拒绝。您仍可加入，但其他人将看不到您的画面。",
+    "media.video.notFound": "未检测到摄像头。您仍可加入，但其他人将看不到您的画面。",
+    "media.video.inUse": "摄像头正被其他程序占用。您仍可加入，但其他人将看不到您的画面。",
+    "media.video.failed": "无法打开摄像头。您仍可加入，但其他人将看不到您的画面。",
+    "media.audio.denied": "麦克风权限被拒绝。您仍可加入，但其他人将听不到您的声音。",
+    "media.audio.notFound": "未检测到麦克风。您仍可加入，但其他人将听不到您的声音。",
+    "media.audio.inUse": "麦克风正被其他程序占用。您仍可加入，但其他人将听不到您的声音。",
+    "media.audio.failed": "无法打开麦克风。您仍可加入，但其他人将听不到您的声音。",
+    "media.audioBlocked": "浏览器阻止了声音自动播放，请点击页面任意位置以开启声音。",
+
+    // In the hearing
+    "room.grid": "参加人画面",
+    "room.waiting": "正在等待其他参加人加入…",
+    "room.selfView": "本人画面",
+    "room.observers": "旁听 {n} 人",
+    "room.controls": "庭审控制",
+    "control.mute": "静音",
+    "control.unmute": "取消静音",
+    "control.cameraOff": "关闭摄像头",
+    "control.cameraOn": "开启摄像头",
+    "control.leave": "离开庭审",
+    "control.noMicrophone": "无麦克风",
+    "control.noCamera": "无摄像头",
+
+    // Participant tiles
+    "tile.mutedAudio": "已静音",
+    "tile.mutedVideo": "摄像头已关闭",
+    "tile.noVideo": "无画面",
+    "role.judge": "法官",
+    "role.clerk": "书记员",
+    "role.party": "当事人",
+    "role.plaintiff": "原告",
+    "role.defendant": "被告",
+    "role.lawyer": "律师",
+    "role.prosecutor": "公诉人",
+    "role.interpreter": "翻译人员",
+    "role.witness": "证人",
+    "role.observer": "旁听人员",
+
+    // Connection banner
+    "state.connecting": "正在连接…",
+    "state.connected": "已连接",
+    "state.reconnecting": "连接中断，正在重新连接…",
+    "state.reconnectingIn": "连接中断，{seconds} 秒后第 {attempt} 次重新连接…",
+    "state.failed": "连接失败",
+    "state.left": "您已离开庭审",
+    "state.ended": "庭审已结束",
+
+    // Closed screens
+    "closed.left.title": "您已离开庭审",
+    "closed.left.body": "如需返回，请点击“重新加入”。",
+    "closed.ended.title": "庭审已结束",
+    "closed.ended.body": "本次庭审已由法庭结束。感谢您的参与。",
+    "closed.failed.title": "无法加入庭审",
+    "closed.rejoin": "重新加入",
+    "closed.replaced": "您已在其他窗口或设备上加入本次庭审，此窗口已断开。",
+    "closed.ejected": "您已被移出本次庭审。",
+
+    // Toasts
+    "toast.close": "关闭",
+    "toast.errorPrefix": "错误",
+
+    // Server error codes (PROTOCOL.md)
+    "error.bad-json": "消息格式错误。",
+    "error.too-large": "消息过大。",
+    "error.bad-message": "消息内容无效。",
+    "error.unknown-type": "未知的消息类型。",
+    "error.not-joined": "尚未加入庭审。",
+    "error.already-joined": "已经加入庭审。",
+    "error.bad-token": "入庭链接无效。",
+    "error.token-expired": "入庭链接已过期，请向法院索取新的链接。",
+    "error.hearing-not-found": "找不到该庭审。",
+    "error.hearing-ended": "庭审已结束。",
+    "error.bad-sdp": "媒体协商失败。",
+    "error.stale-answer": "媒体协商已过时。",
+    "error.rate-limited": "操作过于频繁，请稍候。",
+    "error.forbidden": "无权执行此操作。",
+    "error.internal": "服务器内部错误。",
+    "error.negotiation": "媒体协商失败，正在重新连接。",
+    "error.unknown": "发生未知错误。",
+  },
+
+  en: {
+    "lang.name": "English",
+    "lang.label": "Language",
+    "app.name": "Tingshen",
+    "app.tagline": "Remote video hearings for the people's courts",
+    "noscript": "Please enable JavaScript to use this system.",
+
+    "landing.title": "Tingshen",
+    "landing.intro":
+      "Enter the join code the court gave you to join a hearing. If you received a hearing link, just open it.",
+    "landing.code.label": "Join code",
+    "landing.code.placeholder": "e.g. 483 920",
+    "landing.submit": "Join",
+    "landing.working": "Checking…",
+    "landing.error.empty": "Please enter a join code.",
+    "landing.error.invalid": "This join code is not valid or has expired. Please check it and try again.",
+    "landing.error.rateLimited": "Too many attempts. Please wait a moment and try again.",
+    "landing.error.network": "Cannot reach the server. Please check the network and try again.",
+    "landing.error.server": "The server could not handle the request ({status}). Please try again later.",
+
+    "hearing.title": "Hearing — Tingshen",
+    "hearing.caseNumber": "Case number",
+    "hearing.court": "Court",
+    "hearing.caseUnknown": "Case number and court are shown after joining",
+    "hearing.you": "You: {name} ({role})",
+
+    "prejoin.heading": "Device check",
+    "prejoin.intro": "Check your camera picture and microphone, then join the hearing.",
+    "prejoin.camera": "Camera",
+    "prejoin.microphone": "Microphone",
+    "prejoin.noCamera": "No camera",
+    "prejoin.noMicrophone": "No microphone",
+    "prejoin.deviceUnnamed": "Device {n}",
+    "prejoin.previewOff": "Camera is off",
+    "prejoin.join": "Join hearing",
+    "prejoin.noToken":
+      "This link has no hearing credential. Please use the full link or the join code the court gave you.",
+    "prejoin.toLanding": "Enter a join code",
+
+    "media.insecure":
+      "This page is not served over a secure connection (HTTPS), so the browser blocks the camera and microphone. You can still join to watch and listen.",
+    "media.unsupported":
+      "This browser does not support cameras and microphones. You can still join to watch and listen.",
+    "media.video.denied":
+      "Camera permission was denied. You can still join, but others will not see you.",
+    "media.video.notFound": "No camera found. You can still join, but others will not see you.",
+    "media.video.inUse":
+      "The camera is in use by another program. You can still join, but others will not see you.",
+    "media.video.failed": "The camera could not be opened. You can still join, but others will not see you.",
+    "media.audio.denied":
+      "Microphone permission was denied. You can still join, but others will not hear you.",
+    "media.audio.notFound": "No microphone found. You can still join, but others will not hear you.",
+    "media.audio.inUse":
+      "The microphone is in use by another program. You can still join, but others will not hear you.",
+    "media.audio.failed":
+      "The microphone could not be opened. You can still join, but others will not hear you.",
+    "media.audioBlocked": "The browser blocked sound from playing. Click anywhere on the page to turn sound on.",
+
+    "room.grid": "Participants",
+    "room.waiting": "Waiting for other participants to join…",
+    "room.selfView": "Your picture",
+    "room.observers": "{n} observing",
+    "room.controls": "Hearing controls",
+    "control.mute": "Mute",
+    "control.unmute": "Unmute",
+    "control.cameraOff": "Turn camera off",
+    "control.cameraOn": "Turn camera on",
+    "control.leave": "Leave hearing",
+    "control.noMicrophone": "No microphone",
+    "control.noCamera": "No camera",
+
+    "tile.mutedAudio": "Muted",
+    "tile.mutedVideo": "Camera off",
+    "tile.noVideo": "No picture",
+    "role.judge": "Judge",
+    "role.clerk": "Clerk",
+    "role.party": "Party",
+    "role.plaintiff": "Plaintiff",
+    "role.defendant": "Defendant",
+    "role.lawyer": "Lawyer",
+    "role.prosecutor": "Prosecutor",
+    "role.interpreter": "Interpreter",
+    "role.witness": "Witness",
+    "role.observer": "Observer",
+
+    "state.connecting": "Connecting…",
+    "state.connected": "Connected",
+    "state.reconnecting": "Connection lost, reconnecting…",
+    "state.reconnectingIn": "Connection lost, reconnecting in {seconds} s (attempt {attempt})…",
+    "state.failed": "Connection failed",
+    "state.left": "You left the hearing",
+    "state.ended": "The hearing has ended",
+
+    "closed.left.title": "You left the hearing",
+    "closed.left.body": "To return, press “Rejoin”.",
+    "closed.ended.title": "The hearing has ended",
+    "closed.ended.body": "The court has ended this hearing. Thank you for taking part.",
+    "closed.failed.title": "Cannot join the hearing",
+    "closed.rejoin": "Rejoin",
+    "closed.replaced": "You joined this hearing from another window or device; this window was disconnected.",
+    "closed.ejected": "You were removed from this hearing.",
+
+    "toast.close": "Close",
+    "toast.errorPrefix": "Error",
+
+    "error.bad-json": "Malformed message.",
+    "error.too-large": "Message too large.",
+    "error.bad-message": "Invalid message.",
+    "error.unknown-type": "Unknown message type.",
+    "error.not-joined": "Not joined yet.",
+    "error.already-joined": "Already joined.",
+    "error.bad-token": "This hearing link is not valid.",
+    "error.token-expired": "This hearing link has expired. Please ask the court for a new one.",
+    "error.hearing-not-found": "Hearing not found.",
+    "error.hearing-ended": "The hearing has ended.",
+    "error.bad-sdp": "Media negotiation failed.",
+    "error.stale-answer": "Outdated media negotiation.",
+    "error.rate-limited": "Too many messages; please wait.",
+    "error.forbidden": "You are not allowed to do that.",
+    "error.internal": "Internal server error.",
+    "error.negotiation": "Media negotiation failed; reconnecting.",
+    "error.unknown": "An unknown error occurred.",
+  },
+
+  // TODO(bo): Tibetan (བོད་སྐད) strings for the Ganzi courts, to be written and checked by a qualified
+  // translator; do not machine-translate or invent them. While this is empty, `bo` is not offered in the
+  // language switch. The CSS font stack already names Tibetan fonts.
+  bo: {},
+};
+
+let currentLang = DEFAULT_LANG;
+const listeners = new Set();
+
+/** Languages that can be chosen: those with strings. */
+export function availableLanguages() {
+  return Object.keys(DICTIONARIES).filter((lang) => Object.keys(DICTIONARIES[lang]).length > 0);
+}
+
+/** Map a user-supplied tag ("en-US", "zh", "ZH-cn") onto an available language, or null. */
+export function normalizeLanguage(tag) {
+  if (typeof tag !== "string" || tag === "") return null;
+  const available = availableLanguages();
+  const lower = tag.toLowerCase();
+  const exact = available.find((lang) => lang.toLowerCase() === lower);
+  if (exact) return exact;
+  const primary = lower.split("-")[0];
+  return available.find((lang) => lang.toLowerCase().split("-")[0] === primary) ?? null;
+}
+
+function readStoredLanguage() {
+  try {
+    return localStorage.getItem(STORAGE_KEY);
+  } catch {
+    return null; // storage disabled (privacy mode, file://): fall through to the default
+  }
+}
+
+function storeLanguage(lang) {
+  try {
+    localStorage.setItem(STORAGE_KEY, lang);
+  } catch {
+    // not remembered; the choice still holds for this page
+  }
+}
+
+export function getLanguage() {
+  return currentLang;
+}
+
+/** Translate `key`, replacing `{name}` with `params.name`. */
+export function t(key, params = {}) {
+  const text = DICTIONARIES[currentLang]?.[key] ?? DICTIONARIES[DEFAULT_LANG][key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
+
+/** Translate `key` if the dictionary has it, else return `fallback` (e.g. a role we have no name for). */
+export function tOr(key, fallback) {
+  const has = key in (DICTIONARIES[currentLang] ?? {}) || key in DICTIONARIES[DEFAULT_LANG];
+  return has ? t(key) : fallback;
+}
+
+/** Fill `data-i18n` / `data-i18n-attr` elements under `root` (the whole document by default). */
+export function applyTranslations(root = document) {
+  for (const el of root.querySelectorAll("[data-i18n]")) {
+    el.textContent = t(el.dataset.i18n);
+  }
+  for (const el of root.querySelectorAll("[data-i18n-attr]")) {
+    for (const pair of el.dataset.i18nAttr.split(";")) {
+      const [attr, key] = pair.split(":").map((s) => s.trim());
+      if (attr && key) el.setAttribute(attr, t(key));
+    }
+  }
+}
+
+/** Call `fn(lang)` after every language change. Returns an unsubscribe function. */
+export function onLanguageChange(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+/**
+ * Switch language: sets <html lang>, re-translates the document, remembers the choice, keeps `?lang=`
+ * in the address in step (so a reload does not switch back), and tells listeners.
+ */
+export function setLanguage(tag, { remember = true } = {}) {
+  const lang = normalizeLanguage(tag) ?? DEFAULT_LANG;
+  currentLang = lang;
+  document.documentElement.lang = lang;
+  if (remember) storeLanguage(lang);
+  const url = new URL(location.href);
+  if (url.searchParams.has("lang") && url.searchParams.get("lang") !== lang) {
+    url.searchParams.set("lang", lang);
+    history.replaceState(history.state, "", url);
+  }
+  applyTranslations();
+  for (const fn of listeners) fn(lang);
+  return lang;
+}
+
+/** Pick the language at page start (URL, then remembered, then default) and apply it. */
+export function initLanguage() {
+  const fromUrl = normalizeLanguage(new URLSearchParams(location.search).get("lang"));
+  if (fromUrl) return setLanguage(fromUrl, { remember: true });
+  const remembered = normalizeLanguage(readStoredLanguage());
+  return setLanguage(remembered ?? DEFAULT_LANG, { remember: false });
+}
+
+/** Turn a <select> into the language switch: one option per available language, in its own name. */
+export function bindLanguageSelect(select) {
+  select.replaceChildren();
+  for (const lang of availableLanguages()) {
+    const option = document.createElement("option");
+    option.value = lang;
+    option.lang = lang;
+    option.textContent = DICTIONARIES[lang]["lang.name"] ?? lang;
+    select.append(option);
+  }
+  select.value = currentLang;
+  select.addEventListener("change", () => setLanguage(select.value));
+  onLanguageChange((lang) => {
+    select.value = lang;
+  });
+}

@@ -1,0 +1,195 @@
+/**
+ * The grid of remote participants: one tile per visible participant (observers get none), holding that
+ * participant's video, audio, name, role and mute indicators.
+ *
+ * `render()` is idempotent: it takes the session's participants and the peer's mid -> track map and makes
+ * the DOM match, creating, updating and removing tiles. Tracks and participants arrive in either order
+ * (an offer can name a participant before `participant-joined` arrives), so the tile pulls its tracks
+ * from the map each time instead of being pushed them once.
+ */
+
+import { t, tOr } from "./i18n.js";
+import { OBSERVER_ROLE } from "./session.js";
+
+export function roleLabel(role) {
+  return role ? tOr(`role.${role}`, role) : "";
+}
+
+export function isVisible(participant) {
+  return participant.role !== OBSERVER_ROLE;
+}
+
+export class ParticipantGrid {
+  /**
+   * @param {HTMLElement} container where tiles go
+   * @param {object} [options]
+   * @param {() => void} [options.onAudioBlocked] autoplay policy refused to play a participant's sound
+   */
+  constructor(container, { onAudioBlocked = () => {} } = {}) {
+    this.container = container;
+    this.onAudioBlocked = onAudioBlocked;
+    /** participant id -> {el, video, audio, placeholder, name, role, mutedAudio, mutedVideo} */
+    this.tiles = new Map();
+    this.participants = new Map();
+  }
+
+  /**
+   * @param {Map<string, object>} participants id -> participant
+   * @param {Map<string, {participantId: string, kind: string, track: MediaStreamTrack}>} remoteTracks
+   */
+  render(participants, remoteTracks) {
+    this.participants = participants;
+    const visible = [...participants.values()].filter(isVisible);
+    const ids = new Set(visible.map((p) => p.id));
+    for (const [id, tile] of this.tiles) {
+      if (!ids.has(id)) this.#removeTile(id, tile);
+    }
+    for (const participant of visible) {
+      const tile = this.tiles.get(participant.id) ?? this.#createTile(participant);
+      this.#updateTile(tile, participant, remoteTracks);
+    }
+  }
+
+  /** Re-apply translated labels (language switch). */
+  relabel() {
+    for (const [id, tile] of this.tiles) {
+      const participant = this.participants.get(id);
+      if (participant) this.#updateLabels(tile, participant);
+    }
+  }
+
+  /** Try again to play every participant's sound (after a click satisfied the autoplay policy). */
+  resumeAudio() {
+    for (const tile of this.tiles.values()) {
+      if (tile.audio.srcObject) tile.audio.play().catch(() => {});
+    }
+  }
+
+  clear() {
+    for (const [id, tile] of this.tiles) this.#removeTile(id, tile);
+  }
+
+  #createTile(participant) {
+    const el = document.createElement("div");
+    el.className = "tile";
+    el.dataset.testid = "participant-tile";
+    el.dataset.participantId = participant.id;
+    el.setAttribute("role", "group");
+
+    const video = document.createElement("video");
+    video.className = "tile-video";
+    video.autoplay = true;
+    video.playsInline = true;
+    video.setAttribute("playsinline", "");
+    // The picture is always muted: sound plays from the tile's own <audio>, so a blocked autoplay of
+    // sound never stops the picture (muted video may always autoplay).
+    video.muted = true;
+
+    const audio = document.createElement("audio");
+    audio.autoplay = true;
+    audio.hidden = true;
+
+    const placeholder = document.createElement("div");
+    placeholder.className = "tile-placeholder";
+    placeholder.setAttribute("aria-hidden", "true");
+    const initial = document.createElement("span");
+    initial.className = "tile-initial";
+    const noVideo = document.createElement("span");
+    noVideo.className = "tile-novideo";
+    placeholder.append(initial, noVideo);
+
+    const label = document.createElement("div");
+    label.className = "tile-label";
+    const name = document.createElement("span");
+    name.className = "tile-name";
+    const role = document.createElement("span");
+    role.className = "tile-role";
+    const mutedAudio = document.createElement("span");
+    mutedAudio.className = "tile-badge tile-badge-audio";
+    mutedAudio.dataset.testid = "participant-muted-audio";
+    const mutedVideo = document.createElement("span");
+    mutedVideo.className = "tile-badge tile-badge-video";
+    mutedVideo.dataset.testid = "participant-muted-video";
+    label.append(name, role, mutedAudio, mutedVideo);
+
+    el.append(video, placeholder, label, audio);
+    this.container.append(el);
+
+    const tile = { el, video, audio, placeholder, initial, noVideo, name, role, mutedAudio, mutedVideo };
+    // A remote track is `muted` while no media arrives on it (e.g. the sender's first keyframe is
+    // still on its way): show the placeholder rather than a black box.
+    tile.onTrackMute = () => this.#updateVideoVisibility(tile);
+    this.tiles.set(participant.id, tile);
+    return tile;
+  }
+
+  #updateTile(tile, participant, remoteTracks) {
+    let videoTrack = null;
+    let audioTrack = null;
+    for (const entry of remoteTracks.values()) {
+      if (entry.participantId !== participant.id) continue;
+      if (entry.kind === "video") videoTrack = entry.track;
+      else if (entry.kind === "audio") audioTrack = entry.track;
+    }
+    this.#setTrack(tile, tile.video, videoTrack);
+    this.#setTrack(tile, tile.audio, audioTrack);
+    tile.el.dataset.participantName = participant.name;
+    tile.el.dataset.role = participant.role;
+    tile.el.dataset.mutedAudio = String(participant.muted.audio);
+    tile.el.dataset.mutedVideo = String(participant.muted.video);
+    tile.el.dataset.hasAudio = String(audioTrack !== null);
+    tile.mutedAudio.hidden = !participant.muted.audio;
+    tile.mutedVideo.hidden = !participant.muted.video;
+    this.#updateLabels(tile, participant);
+    this.#updateVideoVisibility(tile, participant);
+  }
+
+  #updateLabels(tile, participant) {
+    const role = roleLabel(participant.role);
+    tile.el.setAttribute("aria-label", role ? `${participant.name} (${role})` : participant.name);
+    tile.name.textContent = participant.name;
+    tile.role.textContent = role;
+    tile.role.hidden = role === "";
+    // First character, by code point: a Chinese surname, or a Tibetan letter.
+    tile.initial.textContent = Array.from(participant.name.trim())[0] ?? "";
+    tile.noVideo.textContent = t("tile.noVideo");
+    tile.mutedAudio.textContent = t("tile.mutedAudio");
+    tile.mutedVideo.textContent = t("tile.mutedVideo");
+  }
+
+  #updateVideoVisibility(tile, participant = this.participants.get(tile.el.dataset.participantId)) {
+    const track = tile.video.srcObject?.getVideoTracks()[0] ?? null;
+    const showing = track !== null && !track.muted && !(participant?.muted.video ?? false);
+    tile.el.dataset.hasVideo = String(showing);
+    tile.placeholder.hidden = showing;
+  }
+
+  /** Put `track` (or nothing) into a media element, keeping the element if the track is unchanged. */
+  #setTrack(tile, element, track) {
+    const current = element.srcObject?.getTracks()[0] ?? null;
+    if (current === track) return;
+    if (current) {
+      current.removeEventListener("mute", tile.onTrackMute);
+      current.removeEventListener("unmute", tile.onTrackMute);
+    }
+    // A fresh MediaStream per track: the receiver's own stream membership changes as the server
+    // reuses m-lines, and a stream we own holds exactly what this tile should play.
+    element.srcObject = track ? new MediaStream([track]) : null;
+    if (!track) return;
+    if (track.kind === "video") {
+      track.addEventListener("mute", tile.onTrackMute);
+      track.addEventListener("unmute", tile.onTrackMute);
+    }
+    element.play().catch((err) => {
+      if (err?.name === "NotAllowedError" && element === tile.audio) this.onAudioBlocked();
+      else if (err?.name !== "AbortError") console.warn("[tiles] play() failed", err);
+    });
+  }
+
+  #removeTile(id, tile) {
+    this.#setTrack(tile, tile.video, null);
+    this.#setTrack(tile, tile.audio, null);
+    tile.el.remove();
+    this.tiles.delete(id);
+  }
+}
