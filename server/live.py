@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiortc import RTCIceServer
+from aiortc.contrib.media import MediaRelay
 
 from server.sfu.forwarder import PublishedStream
 from server.sfu.peer import Offer, Peer
@@ -51,8 +52,10 @@ class LiveHearing:
         ice_servers: list[RTCIceServer],
         wire_ice_servers: list[messages.IceServer],
         keyframe_interval: float,
+        relay: MediaRelay | None = None,
     ) -> None:
         self.hearing = hearing
+        self._relay = relay
         self.connections: dict[str, Connection] = {}
         self.streams: dict[tuple[str, str], PublishedStream] = {}
         self._ice_servers = ice_servers
@@ -99,6 +102,7 @@ class LiveHearing:
             on_published=self._on_published,
             on_failed=on_failed,
             keyframe_interval=self._keyframe_interval,
+            relay=self._relay,
         )
         connection.peer = peer
         peer.start()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 from aiortc import RTCIceServer
+from aiortc.contrib.media import MediaRelay
 
 from server.db import Database, HearingRow
 from server.live import LiveHearing
@@ -106,8 +107,13 @@ class Services:
                 HearingKind(row.kind),
                 HearingState(row.state),
             )
+            relay = MediaRelay() if self.settings.relay_mode == "mediarelay" else None
             live = LiveHearing(
-                hearing, self.ice_servers, self.wire_ice_servers, self.settings.keyframe_interval
+                hearing,
+                self.ice_servers,
+                self.wire_ice_servers,
+                self.settings.keyframe_interval,
+                relay=relay,
             )
             self.live[hearing_id] = live
             return live

@@ -101,7 +101,7 @@ class PublishedStream:
         self.sender_report: tuple[int, int] | None = None  # (ntp, rtp) of the publisher's last SR
         self.packets = 0
         self.octets = 0
-        self.tap = internals.install_frame_tap(self.receiver)
+        self.tap: internals.FrameTap | None = None
         self._waiting = 0  # outputs that wait for a keyframe before they start
         self._is_video = kind == "video"
         self.keyframes: KeyframeRequester | None = None
@@ -114,6 +114,7 @@ class PublishedStream:
 
     def _hook_receiver(self) -> None:
         receiver = self.receiver
+        self.tap = internals.install_frame_tap(receiver)
         handle_rtp = receiver._handle_rtp_packet
         handle_rtcp = receiver._handle_rtcp_packet
         on_rtp = self.on_rtp

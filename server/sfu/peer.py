@@ -25,10 +25,12 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.contrib.media import MediaRelay
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
+from server.sfu.baseline import RelayedSlot, RelayedStream, relay_track
 from server.sfu.forwarder import IdleTrack, PublishedStream, SenderSlot
 from signaling.errors import ProtocolError
 
@@ -65,6 +67,7 @@ class Peer:
         on_published: Callable[[PublishedStream], None],
         on_failed: Callable[[str], None],
         keyframe_interval: float = 0.3,
+        relay: MediaRelay | None = None,
     ) -> None:
         self.participant_id = participant_id
         self.pc = RTCPeerConnection(
@@ -74,6 +77,7 @@ class Peer:
         self._on_published = on_published
         self._on_failed = on_failed
         self._keyframe_interval = keyframe_interval
+        self._relay = relay  # the benchmark's decode/re-encode baseline; None in production
         self.published: dict[str, PublishedStream] = {}
         self._publish_kinds = [k for k in ("audio", "video") if k in set(publish_kinds)]
         self.slots: list[SenderSlot] = []
@@ -94,9 +98,14 @@ class Peer:
         for kind in self._publish_kinds:
             transceiver = self.pc.addTransceiver(kind, direction="recvonly")
             transceiver.setCodecPreferences(_codec_preferences(kind))  # type: ignore[arg-type]
-            self.published[kind] = PublishedStream(
-                self.participant_id, kind, transceiver, self._keyframe_interval
-            )
+            if self._relay is not None:
+                self.published[kind] = RelayedStream(
+                    self.participant_id, kind, transceiver, relay=self._relay
+                )
+            else:
+                self.published[kind] = PublishedStream(
+                    self.participant_id, kind, transceiver, self._keyframe_interval
+                )
         self.request_negotiation()
 
     async def close(self) -> None:
@@ -129,6 +138,8 @@ class Peer:
         for stream in self.published.values():
             if stream.receiver.track is track:
                 logger.info("peer %s publishes %s", self.participant_id, stream.kind)
+                if isinstance(stream, RelayedStream):
+                    stream.start_sink()
                 self._on_published(stream)
                 return
 
@@ -155,6 +166,17 @@ class Peer:
         served = {slot.source for slot in self.slots if slot.source is not None}
         for stream in self._wanted:
             if stream in served:
+                continue
+            if self._relay is not None:
+                # Baseline: a sender's encode loop is bound to its track; no slot reuse.
+                track = relay_track(self._relay, stream)
+                transceiver = self.pc.addTransceiver(track, direction="sendonly")
+                transceiver.setCodecPreferences(
+                    _codec_preferences(stream.kind)  # type: ignore[arg-type]
+                )
+                slot = RelayedSlot(transceiver, stream.kind)
+                self.slots.append(slot)
+                slot.attach(stream)
                 continue
             slot = next((s for s in self.slots if s.source is None and s.kind == stream.kind), None)
             if slot is None:
@@ -231,16 +253,17 @@ class Peer:
         answer.set_result(sdp)
 
     async def add_candidate(self, candidate: str, sdp_mid: str | None, index: int | None) -> None:
+        parsed: RTCIceCandidate | None = None
+        if candidate:
+            try:
+                parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
+            except Exception:
+                raise ProtocolError("bad-message", "malformed ICE candidate") from None
         if self.pc.remoteDescription is None:
             return  # candidates before the first answer: the answer SDP carries them anyway
-        if not candidate:
+        if parsed is None:
             await self.pc.addIceCandidate(None)
             return
-        text = candidate.removeprefix("candidate:")
-        try:
-            parsed: RTCIceCandidate = candidate_from_sdp(text)
-        except Exception:
-            raise ProtocolError("bad-message", "malformed ICE candidate") from None
         parsed.sdpMid = sdp_mid
         parsed.sdpMLineIndex = index if index is not None else (0 if sdp_mid is None else None)
         try:
