@@ -49,7 +49,9 @@ def require_admin(request: web.Request) -> None:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         raise web.HTTPUnauthorized(
-            text=json.dumps({"error": {"code": "unauthorized", "message": "bearer token required"}}),
+            text=json.dumps(
+                {"error": {"code": "unauthorized", "message": "bearer token required"}}
+            ),
             content_type="application/json",
         )
     try:
@@ -200,7 +202,7 @@ async def exchange_join_code(request: web.Request) -> web.Response:
         return json_error(429, "rate-limited", "too many attempts; wait a minute")
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("code"), str):
-        return json_error(400, "bad-request", "expected {\"code\": \"...\"}")
+        return json_error(400, "bad-request", 'expected {"code": "..."}')
     try:
         code = normalize_join_code(body["code"])
     except ProtocolError as error:

@@ -95,7 +95,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             asyncio.get_running_loop().call_later(0.2, _print_demo, settings)
 
         app.on_startup.append(demo)
-    print(f"Tingshen listening on {settings.base_url}  (data: {settings.data.resolve()})", flush=True)
+    print(
+        f"Tingshen listening on {settings.base_url}  (data: {settings.data.resolve()})", flush=True
+    )
     web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5)
     return 0
 

@@ -13,7 +13,14 @@ from contextlib import contextmanager
 
 from sqlalchemy import DateTime, ForeignKey, String, create_engine, event, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
 
 
 def utcnow() -> dt.datetime:
@@ -34,7 +41,9 @@ class HearingRow(Base):
     state: Mapped[str] = mapped_column(String(16), default="scheduled")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    invites: Mapped[list[InviteRow]] = relationship(back_populates="hearing", order_by="InviteRow.id")
+    invites: Mapped[list[InviteRow]] = relationship(
+        back_populates="hearing", order_by="InviteRow.id"
+    )
 
 
 class InviteRow(Base):

@@ -125,8 +125,13 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     finally:
         if connection is not None and live is not None:
             reason = closing_reason[0] if closing_reason else "disconnected"
-            reason = reason if reason in ("left", "replaced", "ended", "ejected") else "disconnected"
-            if reason != "replaced" and live.connections.get(connection.participant_id) is connection:
+            reason = (
+                reason if reason in ("left", "replaced", "ended", "ejected") else "disconnected"
+            )
+            if (
+                reason != "replaced"
+                and live.connections.get(connection.participant_id) is connection
+            ):
                 await live.leave(connection.participant_id, reason)
         services.sockets.discard(ws)
         if not ws.closed:

@@ -131,7 +131,11 @@ class HearingClient:
         # A reused m-line keeps its receiver track: report it again for its new owner.
         for transceiver in pc.getTransceivers():
             track = transceiver.receiver.track
-            if track is not None and transceiver.mid in self.remote and id(track) in self._seen_tracks:
+            if (
+                track is not None
+                and transceiver.mid in self.remote
+                and id(track) in self._seen_tracks
+            ):
                 self._report(transceiver, track)
 
     def _on_track(self, track: MediaStreamTrack) -> None:

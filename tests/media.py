@@ -21,7 +21,9 @@ class ColourTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, rgb: tuple[int, int, int], width: int = 320, height: int = 240, fps: int = 30):
+    def __init__(
+        self, rgb: tuple[int, int, int], width: int = 320, height: int = 240, fps: int = 30
+    ):
         super().__init__()
         self.rgb = rgb
         self.fps = fps
@@ -101,5 +103,7 @@ async def drain(track: MediaStreamTrack, into: Received) -> None:
         pass
 
 
-def close_to(rgb: tuple[int, int, int] | None, expected: tuple[int, int, int], tol: int = 24) -> bool:
+def close_to(
+    rgb: tuple[int, int, int] | None, expected: tuple[int, int, int], tol: int = 24
+) -> bool:
     return rgb is not None and all(abs(a - b) <= tol for a, b in zip(rgb, expected, strict=True))

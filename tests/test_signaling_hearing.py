@@ -104,7 +104,7 @@ def test_state_changes_are_logged(hearing, caplog):
     hearing.open(0.0)
     record = next(r for r in caplog.records if "->" in r.getMessage())
     assert record.getMessage() == "hearing h1: scheduled -> open"
-    assert record.hearing_id == "h1"  # type: ignore[attr-defined]
+    assert record.hearing_id == "h1"
 
 
 def test_wire_view(hearing):
@@ -193,7 +193,7 @@ def test_join_through_a_real_token(hearing):
     authority = TokenAuthority(b"s" * 32)
     token = authority.issue_join("h1", Role.witness, "证人", now=100.0, ttl=600.0)
     events = hearing.join("p1", authority.verify_join(token, 101.0), 101.0)
-    assert events[-1].participant.role is Role.witness  # type: ignore[union-attr]
+    assert events[-1].participant.role is Role.witness
 
 
 # --- leave ----------------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ def test_queries(hearing):
 def test_participants_view_is_read_only(hearing):
     joined(hearing, "p1")
     with pytest.raises(TypeError):
-        hearing.participants["p2"] = hearing.participants["p1"]  # type: ignore[index]
+        hearing.participants["p2"] = hearing.participants["p1"]
 
 
 # --- random sequences -----------------------------------------------------------------------------

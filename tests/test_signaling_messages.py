@@ -1,5 +1,6 @@
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from signaling.errors import ProtocolError
-from signaling.hearing import Hearing, HearingKind, Participant
+from signaling.hearing import Hearing, HearingKind
 from signaling.messages import (
     MAX_CANDIDATE_CHARS,
     MAX_MESSAGE_BYTES,
@@ -95,7 +96,7 @@ def test_binary_frames_refused(frame):
 def test_size_is_checked_before_json():
     refused("x" * (MAX_MESSAGE_BYTES + 1), "too-large")
     # Fewer characters than the limit, but more UTF-8 bytes.
-    refused('"' + "中" * (MAX_MESSAGE_BYTES // 3) + '"', "too-large")
+    refused('"' + "中" * (MAX_MESSAGE_BYTES // 3 + 1) + '"', "too-large")
     padding = " " * (MAX_MESSAGE_BYTES - len(msg(type="leave")))
     assert parse_client_message(msg(type="leave") + padding) == Leave()
 
@@ -183,12 +184,13 @@ def test_longest_fields_accepted():
     )
 
 
-def test_sdp_size():
-    body = "a=x\r\n" * ((MAX_SDP_BYTES - 5) // 5)
-    sdp = "v=0\r\n" + body
-    assert len(sdp) <= MAX_SDP_BYTES
+def test_sdp_size_is_measured_after_json_decoding():
+    line = "a=candidate:1 1 udp 2122260223 192.168.10.20 54321 typ host generation 0\r\n"
+    sdp = "v=0\r\n" + line * ((MAX_SDP_BYTES - 5) // len(line))
+    sdp += "a=" + "x" * (MAX_SDP_BYTES - len(sdp) - 4) + "\r\n"
+    assert len(sdp) == MAX_SDP_BYTES
     assert parse_client_message(msg(type="answer", sdp=sdp, offerId=1)) == Answer(sdp, 1)
-    refused(msg(type="answer", sdp=sdp + "a=toolong\r\n", offerId=1), "too-large")
+    refused(msg(type="answer", sdp=sdp + "\n", offerId=1), "too-large")
 
 
 @pytest.mark.parametrize(
@@ -272,7 +274,7 @@ def test_round_trip(message):
 # --- the Janus SDP fuzz corpus ---------------------------------------------------------------------
 
 
-def corpus_files() -> list[Path | None]:
+def corpus_files() -> Sequence[Path | None]:
     if not SDP_CORPUS.is_dir():
         return [None]
     return sorted(SDP_CORPUS.iterdir())
@@ -312,7 +314,9 @@ def claims(role: Role, key: str, name: str = "A") -> JoinClaims:
 
 @pytest.fixture
 def hearing():
-    hearing = Hearing("h1", "甘孜藏族自治州中级人民法院", "(2024)川33刑初1号", HearingKind.cross_court)
+    hearing = Hearing(
+        "h1", "甘孜藏族自治州中级人民法院", "(2024)川33刑初1号", HearingKind.cross_court
+    )
     hearing.join("p1", claims(Role.judge, "k1", "张法官"), 0.0)
     hearing.join("p2", claims(Role.observer, "k2"), 0.0)
     hearing.join("p3", claims(Role.defendant, "k3", "བཀྲ་ཤིས།"), 0.0)
@@ -379,7 +383,7 @@ def test_offer():
 def test_participant_messages(hearing):
     wire = {"id": "p3", "name": "བཀྲ་ཤིས།", "role": "defendant",
             "muted": {"audio": True, "video": False}}  # fmt: skip
-    p3: Participant = hearing.participants["p3"]
+    p3 = hearing.participants["p3"]
     assert json.loads(encode_participant_joined(p3)) == {
         "type": "participant-joined",
         "participant": wire,

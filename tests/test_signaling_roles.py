@@ -65,11 +65,11 @@ def test_everyone_who_joins_is_visible_except_observers():
 
 def test_grants_are_frozen_and_checked():
     with pytest.raises(AttributeError):
-        grants(Role.judge).control = False  # type: ignore[misc]
+        grants(Role.judge).control = False
     with pytest.raises(ValueError, match="unknown media kinds"):
         Grants(publish=frozenset({"audio", "smell"}), subscribe=True, visible=True)
     with pytest.raises(TypeError):
-        GRANTS[Role.observer] = grants(Role.judge)  # type: ignore[index]
+        GRANTS[Role.observer] = grants(Role.judge)
 
 
 @pytest.mark.parametrize(

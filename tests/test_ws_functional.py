@@ -16,7 +16,7 @@ from server import state
 from signaling.roles import Role
 from terminal.client import HearingClient, ws_url_from_invite
 from tests.conftest import RunningServer
-from tests.media import ColourTrack, Received, ToneTrack, drain
+from tests.media import ColourTrack, Received, drain
 
 pytestmark = pytest.mark.media
 
@@ -72,7 +72,7 @@ async def live_media(server: RunningServer):
 
 
 async def test_bad_messages_each_get_a_clear_error(server: RunningServer, live_media) -> None:
-    hearing, urls, still_flowing = live_media
+    _, urls, still_flowing = live_media
     ws_url, token = ws_url_from_invite(urls[2])
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(ws_url) as ws:
@@ -142,8 +142,15 @@ async def test_bad_tokens_are_refused(server: RunningServer, live_media, kind: s
         token = tokens.issue_join(hearing["id"], Role.party, "X", now - 7200, 60)
     elif kind == "forged":
         token = jwt.encode(
-            {"aud": "tingshen-join", "hid": hearing["id"], "role": "judge", "name": "x",
-             "pk": "abc", "iat": now, "exp": now + 600},
+            {
+                "aud": "tingshen-join",
+                "hid": hearing["id"],
+                "role": "judge",
+                "name": "x",
+                "pk": "abc",
+                "iat": now,
+                "exp": now + 600,
+            },
             b"not-the-server-secret-not-the-server-secret",
             algorithm="HS256",
         )

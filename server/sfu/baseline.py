@@ -24,7 +24,8 @@ class RelayedStream(PublishedStream):
     def __init__(self, *args: object, relay: MediaRelay, **kwargs: object) -> None:
         self.relay = relay
         self._sink: MediaBlackhole | None = None
-        self._sink_task: asyncio.Task[None] | None = None
+        self._sink_task: asyncio.Future[None] | None = None
+        self._sink_stop: asyncio.Future[None] | None = None
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def _hook_receiver(self) -> None:
@@ -49,8 +50,10 @@ class RelayedStream(PublishedStream):
 
     def close(self) -> None:
         super().close()
+        if self._sink_task is not None:
+            self._sink_task.cancel()  # MediaBlackhole.start only spawns its readers
         if self._sink is not None:
-            asyncio.ensure_future(self._sink.stop())
+            self._sink_stop = asyncio.ensure_future(self._sink.stop())
 
 
 class RelayedSlot(SenderSlot):
@@ -71,4 +74,3 @@ def relay_track(relay: MediaRelay, stream: PublishedStream) -> MediaStreamTrack:
     track = stream.receiver.track
     assert track is not None, "a stream is published only once its track exists"
     return relay.subscribe(track, buffered=False)
-

@@ -145,7 +145,7 @@ def restrict_host_addresses(addresses: Sequence[str]) -> None:
     def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
-    aioice.ice.get_host_addresses = get_host_addresses  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = get_host_addresses
 
 
 def check() -> list[str]:

@@ -27,6 +27,7 @@ from aiortc import (
 )
 from aiortc.contrib.media import MediaRelay
 from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
@@ -51,7 +52,7 @@ class Offer:
     tracks: dict[str, tuple[str, str]]  # mid -> (participant id, kind)
 
 
-def _codec_preferences(kind: str) -> list[object]:
+def _codec_preferences(kind: str) -> list[RTCRtpCodecCapability]:
     return [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType == CODECS[kind]]
 
 
@@ -97,7 +98,7 @@ class Peer:
         """Create the publish m-lines and send the first offer."""
         for kind in self._publish_kinds:
             transceiver = self.pc.addTransceiver(kind, direction="recvonly")
-            transceiver.setCodecPreferences(_codec_preferences(kind))  # type: ignore[arg-type]
+            transceiver.setCodecPreferences(_codec_preferences(kind))
             if self._relay is not None:
                 self.published[kind] = RelayedStream(
                     self.participant_id, kind, transceiver, relay=self._relay
@@ -160,6 +161,7 @@ class Peer:
 
     def _apply_layout(self) -> None:
         """Give every wanted stream a slot; idle the others."""
+        slot: SenderSlot | None
         for slot in self.slots:
             if slot.source is not None and slot.source not in self._wanted:
                 slot.detach()
@@ -171,19 +173,17 @@ class Peer:
                 # Baseline: a sender's encode loop is bound to its track; no slot reuse.
                 track = relay_track(self._relay, stream)
                 transceiver = self.pc.addTransceiver(track, direction="sendonly")
-                transceiver.setCodecPreferences(
-                    _codec_preferences(stream.kind)  # type: ignore[arg-type]
-                )
-                slot = RelayedSlot(transceiver, stream.kind)
-                self.slots.append(slot)
-                slot.attach(stream)
+                transceiver.setCodecPreferences(_codec_preferences(stream.kind))
+                relayed = RelayedSlot(transceiver, stream.kind)
+                self.slots.append(relayed)
+                relayed.attach(stream)
                 continue
-            slot = next((s for s in self.slots if s.source is None and s.kind == stream.kind), None)
+            slot = next(
+                (s for s in self.slots if s.source is None and s.kind == stream.kind), None
+            )
             if slot is None:
                 transceiver = self.pc.addTransceiver(IdleTrack(stream.kind), direction="sendonly")
-                transceiver.setCodecPreferences(
-                    _codec_preferences(stream.kind)  # type: ignore[arg-type]
-                )
+                transceiver.setCodecPreferences(_codec_preferences(stream.kind))
                 slot = SenderSlot(transceiver, stream.kind)
                 self.slots.append(slot)
             slot.attach(stream)
