@@ -62,6 +62,7 @@ class LiveHearing:
         self._wire_ice_servers = wire_ice_servers
         self._keyframe_interval = keyframe_interval
         self._background: set[asyncio.Task[None]] = set()
+        self._hidden: set[str] = set()  # observers: never announced to the others
 
     @property
     def id(self) -> str:
@@ -77,6 +78,8 @@ class LiveHearing:
             if isinstance(event, ParticipantLeft) and event.reason == "replaced":
                 await self._drop(event.participant_id, "replaced")
         self.connections[pid] = connection
+        if not grants(participant.role).visible:
+            self._hidden.add(pid)
         await connection.send(
             messages.encode_welcome(participant, self.hearing, self._wire_ice_servers)
         )
@@ -119,6 +122,7 @@ class LiveHearing:
         events = self.hearing.leave(participant_id, reason, time.time())
         await self._drop(participant_id, reason)
         await self.broadcast(events)
+        self._hidden.discard(participant_id)
 
     async def _drop(self, participant_id: str, reason: str) -> None:
         connection = self.connections.pop(participant_id, None)
@@ -130,6 +134,10 @@ class LiveHearing:
         if connection is None:
             return
         if reason == "replaced":
+            try:
+                await connection.send(messages.encode_bye("replaced"))
+            except ConnectionError:
+                pass
             await connection.close("replaced")
         if connection.peer is not None:
             await connection.peer.close()
@@ -162,7 +170,10 @@ class LiveHearing:
             text = _encode_event(event)
             if text is None:
                 continue
-            hidden = _is_hidden(self.hearing, event)
+            pid_of_event = getattr(event, "participant_id", None) or getattr(
+                getattr(event, "participant", None), "id", None
+            )
+            hidden = pid_of_event in self._hidden
             for pid, connection in list(self.connections.items()):
                 if pid == exclude or hidden:
                     continue
@@ -219,13 +230,3 @@ def _encode_event(event: Event) -> str | None:
         return messages.encode_track_published(event.participant_id, event.kind)
     return None
 
-
-def _is_hidden(hearing: Hearing, event: Event) -> bool:
-    """Observers are not shown to others: their joins and leaves are not announced."""
-    participant = getattr(event, "participant", None)
-    if participant is not None:
-        return not grants(participant.role).visible
-    pid = getattr(event, "participant_id", None)
-    if pid is not None and pid in hearing.participants:
-        return not grants(hearing.participants[pid].role).visible
-    return False

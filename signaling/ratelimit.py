@@ -32,6 +32,9 @@ MESSAGE_BURST: Final = 50.0
 #: Refused messages in a row after which the connection is closed.
 MAX_REFUSED_IN_A_ROW: Final = 200
 
+# Slack for float arithmetic in the refill (0.05 s * 20/s is not exactly 1.0).
+_ROUNDING: Final = 1e-9
+
 
 class TokenBucket:
     """A token bucket: up to ``burst`` tokens, refilled continuously at ``rate`` tokens per second.
@@ -63,9 +66,10 @@ class TokenBucket:
         if cost < 0:
             raise ValueError(f"cost must not be negative, not {cost!r}")
         self._refill(now)
-        if self._tokens < cost:
+        # A client sending at exactly the rate must not be refused for a rounding error.
+        if self._tokens + _ROUNDING < cost:
             return False
-        self._tokens -= cost
+        self._tokens = max(0.0, self._tokens - cost)
         return True
 
     def _refill(self, now: float) -> None:

@@ -37,7 +37,7 @@ async def wait_until(predicate, timeout: float, step: float = 0.1) -> bool:
 
 @pytest.mark.parametrize("relay_mode", ["rtp", "mediarelay"])
 async def test_one_publisher_three_subscribers(server: RunningServer, relay_mode: str) -> None:
-    server.settings.relay_mode = relay_mode  # type: ignore[misc]
+    server.settings.relay_mode = relay_mode  # type: ignore[assignment]
     hearing = await server.create_hearing("judge:审判长", "party:甲", "party:乙", "observer:丙")
     urls = [i["url"] for i in hearing["invites"]]
     publisher = HearingClient.from_invite(
