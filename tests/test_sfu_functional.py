@@ -74,3 +74,48 @@ async def test_one_publisher_three_subscribers(server: RunningServer, relay_mode
             for r in got.values():
                 for t in r.tasks:
                     t.cancel()
+
+
+async def test_late_joiners_and_leavers_renegotiate_and_reuse_slots(server: RunningServer) -> None:
+    """B watches while C comes and goes and D arrives: B sees D on C's old m-lines."""
+    hearing = await server.create_hearing("judge:A", "party:B", "party:C", "party:D")
+    urls = [i["url"] for i in hearing["invites"]]
+    got: dict[str, Received] = defaultdict(Received)
+    a = HearingClient.from_invite(urls[0], tracks={"video": ColourTrack(RED)})
+    b = subscriber(urls[1], got)
+    c = HearingClient.from_invite(urls[2], tracks={"video": ColourTrack(BLUE)})
+    d = HearingClient.from_invite(urls[3], tracks={"video": ColourTrack((240, 240, 240))})
+    try:
+        a_id = (await a.join())["participant"]["id"]
+        await b.join()
+        assert await wait_until(lambda: close_to(got[a_id].last_rgb, RED), 15)
+        c_id = (await c.join())["participant"]["id"]
+        assert await wait_until(lambda: close_to(got[c_id].last_rgb, BLUE), 15)
+        assert b.pc is not None
+        m_lines = len(b.pc.getTransceivers())
+        await c.close()
+        left = await b.next_message("participant-left")
+        assert left["participantId"] == c_id and left["reason"] == "left"
+        d_id = (await d.join())["participant"]["id"]
+        assert await wait_until(lambda: close_to(got[d_id].last_rgb, (240, 240, 240)), 15)
+        assert len(b.pc.getTransceivers()) == m_lines  # D took C's idle slot
+        # A was never disturbed
+        before = got[a_id].video_frames
+        await asyncio.sleep(1)
+        assert got[a_id].video_frames - before >= 15
+    finally:
+        for client in (a, b, d):
+            await client.close()
+        for r in got.values():
+            for t in r.tasks:
+                t.cancel()
+
+
+async def test_shutdown_says_going_away(server: RunningServer) -> None:
+    hearing = await server.create_hearing("party:甲")
+    client = HearingClient.from_invite(hearing["invites"][0]["url"])
+    await client.join()
+    await server.app.shutdown()  # what the runner does first on SIGTERM
+    await asyncio.wait_for(client.closed.wait(), 5)
+    assert client._ws.close_code == 1001
+    await client.close(leave=False)
