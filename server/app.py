@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 from aiohttp.typedefs import Handler
 
-from server import api, state
+from server import api, metrics, state
 from server.settings import WEB_DIR, Settings, load_courts
 from server.sfu import internals
 from server.ws import websocket_handler
@@ -43,6 +43,7 @@ def create_app(settings: Settings) -> web.Application:
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         services = state.Services(settings, load_courts(settings.courts_file))
         app[state.SERVICES] = services
+        metrics.setup(app, services)
         yield
         await services.close()
 
@@ -57,5 +58,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/hearing", hearing_page)
     app.router.add_get("/ws", websocket_handler)
     app.router.add_static("/static/", WEB_DIR, follow_symlinks=False)
+    app.router.add_get("/metrics", metrics.metrics)
     api.add_routes(app)
     return app

@@ -78,3 +78,15 @@ async def test_pages_are_served(server: RunningServer) -> None:
                 assert r.headers["X-Content-Type-Options"] == "nosniff"
         async with s.get(server.base_url + "/static/../server/settings.py") as r:
             assert r.status in (403, 404)
+
+
+async def test_metrics_need_the_admin_token(server: RunningServer) -> None:
+    async with aiohttp.ClientSession() as s:
+        async with s.get(server.base_url + "/metrics") as r:
+            assert r.status == 401
+        headers = {"Authorization": f"Bearer {server.admin_token}"}
+        async with s.get(server.base_url + "/metrics", headers=headers) as r:
+            assert r.status == 200
+            text = await r.text()
+            assert "tingshen_hearings_live 0.0" in text
+            assert "tingshen_rtp_forwarded_packets_total" in text
