@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from aiortc import RTCIceServer
 from aiortc.contrib.media import MediaRelay
 
+from server.recording import HearingRecorder
 from server.sfu.forwarder import PublishedStream
 from server.sfu.peer import Offer, Peer
 from signaling import messages
@@ -53,9 +54,11 @@ class LiveHearing:
         wire_ice_servers: list[messages.IceServer],
         keyframe_interval: float,
         relay: MediaRelay | None = None,
+        recorder: HearingRecorder | None = None,
     ) -> None:
         self.hearing = hearing
         self._relay = relay
+        self.recorder = recorder
         self.connections: dict[str, Connection] = {}
         self.streams: dict[tuple[str, str], PublishedStream] = {}
         self._ice_servers = ice_servers
@@ -128,6 +131,8 @@ class LiveHearing:
         connection = self.connections.pop(participant_id, None)
         for key in [k for k in self.streams if k[0] == participant_id]:
             stream = self.streams.pop(key)
+            if self.recorder is not None:
+                self.recorder.remove_stream(stream)
             for other in self.connections.values():
                 if other.peer is not None:
                     other.peer.unsubscribe(stream)
@@ -155,6 +160,8 @@ class LiveHearing:
             logger.exception("hearing %s: refused %s track of %s", self.id, stream.kind, pid)
             return
         self.streams[(pid, stream.kind)] = stream
+        if self.recorder is not None:
+            self.recorder.add_stream(stream, self.hearing.participants[pid].name)
         for other_id, other in self.connections.items():
             participant = self.hearing.participants.get(other_id)
             if other_id == pid or other.peer is None or participant is None:
@@ -166,6 +173,7 @@ class LiveHearing:
     # -- messages -----------------------------------------------------------------------------
 
     async def broadcast(self, events: list[Event], exclude: str | None = None) -> None:
+        self._record(events)
         for event in events:
             text = _encode_event(event)
             if text is None:
@@ -198,6 +206,29 @@ class LiveHearing:
                 pass
             await self._drop(pid, "ended")
             await connection.close("ended")
+        self._record(events)
+        if self.recorder is not None:
+            await self.recorder.stop("complete")
+
+    def _record(self, events: list[Event]) -> None:
+        """Put the hearing's events on the recording's timeline."""
+        if self.recorder is None:
+            return
+        for event in events:
+            if isinstance(event, ParticipantJoined):
+                p = event.participant
+                self.recorder.event("join", {"participant": p.id, "name": p.name, "role": p.role})
+            elif isinstance(event, ParticipantLeft):
+                self.recorder.event(
+                    "leave", {"participant": event.participant_id, "reason": event.reason}
+                )
+            elif isinstance(event, ParticipantUpdated):
+                p = event.participant
+                self.recorder.event("mute", {"participant": p.id, "muted": dict(p.muted)})
+            elif isinstance(event, TrackPublished):
+                self.recorder.event(
+                    "track", {"participant": event.participant_id, "kind": event.kind}
+                )
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:
@@ -213,10 +244,14 @@ class LiveHearing:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
+        """Server shutdown: the hearing is not over, its recording is interrupted (not complete)."""
         for task in list(self._background):
             task.cancel()
         for pid in list(self.connections):
             await self._drop(pid, "shutdown")
+        if self.recorder is not None:
+            self.recorder.event("server-shutdown", {})
+            await self.recorder.stop("interrupted")
 
 
 def _encode_event(event: Event) -> str | None:

@@ -17,6 +17,7 @@ from aiortc.contrib.media import MediaRelay
 
 from server.db import Database, HearingRow
 from server.live import LiveHearing
+from server.recording import HearingRecorder, load_signer, recover_interrupted
 from server.settings import Court, Settings
 from signaling import messages
 from signaling.errors import ProtocolError
@@ -75,6 +76,7 @@ class Services:
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         self.tokens = TokenAuthority(load_or_create_secret(settings.data))
         self.admin_token_path = ensure_admin_token(settings.data, self.tokens)
+        self.signer = load_signer(settings.data)
         self.db = Database(settings.db_url)
         self.db.create_all()
         self.live: dict[str, LiveHearing] = {}
@@ -88,6 +90,12 @@ class Services:
             messages.IceServer(tuple(s.urls), s.username, s.credential)
             for s in settings.ice_servers
         ]
+
+    async def recover(self) -> list[Path]:
+        """Close recordings a crash left open (before any hearing resumes)."""
+        return await asyncio.to_thread(
+            recover_interrupted, self.settings.recordings_dir, self.signer
+        )
 
     async def live_hearing(self, hearing_id: str) -> LiveHearing:
         """The running hearing, brought up from the database on its first join."""
@@ -108,12 +116,22 @@ class Services:
                 HearingState(row.state),
             )
             relay = MediaRelay() if self.settings.relay_mode == "mediarelay" else None
+            # Recording starts before anyone is admitted: no media can arrive unrecorded.
+            recorder = HearingRecorder(self.settings.recordings_dir, hearing_id, self.signer)
+            try:
+                await recorder.start()
+            except OSError:
+                logger.exception("hearing %s: recording cannot start", hearing_id)
+                raise ProtocolError(
+                    "internal", "the recording cannot start; the hearing cannot open", fatal=True
+                ) from None
             live = LiveHearing(
                 hearing,
                 self.ice_servers,
                 self.wire_ice_servers,
                 self.settings.keyframe_interval,
                 relay=relay,
+                recorder=recorder,
             )
             self.live[hearing_id] = live
             return live

@@ -99,6 +99,7 @@ class PublishedStream:
         self.outputs: list[SenderSlot] = []
         self.media_ssrc: int | None = None
         self.sender_report: tuple[int, int] | None = None  # (ntp, rtp) of the publisher's last SR
+        self.on_report: Callable[[int, int], None] | None = None  # the recorder's SR hook
         self.packets = 0
         self.octets = 0
         self.tap: internals.FrameTap | None = None
@@ -165,6 +166,8 @@ class PublishedStream:
         self.sender_report = (info.ntp_timestamp, info.rtp_timestamp)
         for slot in self.outputs:
             slot.on_source_sender_report(info.ntp_timestamp, info.rtp_timestamp)
+        if self.on_report is not None:
+            self.on_report(info.ntp_timestamp, info.rtp_timestamp)
 
     # -- subscriptions ----------------------------------------------------------------------
 

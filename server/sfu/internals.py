@@ -76,6 +76,13 @@ def receiver_codecs(receiver: RTCRtpReceiver) -> dict[int, Any]:
     return codecs
 
 
+def receiver_timestamp_origin(receiver: RTCRtpReceiver) -> int | None:
+    """The raw RTP timestamp aiortc maps to 0 for the frames it hands to the decoder (the tap)."""
+    mapper = getattr(receiver, _RECEIVER + "timestamp_mapper")
+    origin: int | None = mapper._origin
+    return origin
+
+
 def set_sender_report_fields(
     sender: RTCRtpSender, ntp_timestamp: int, rtp_timestamp: int, packets: int, octets: int
 ) -> None:
@@ -163,9 +170,11 @@ def check() -> list[str]:
     dtls = RTCDtlsTransport(RTCIceTransport(RTCIceGatherer(iceServers=[])), [cert])
     receiver = RTCRtpReceiver("video", dtls)
     sender = RTCRtpSender("video", dtls)
-    for name in ("decoder_queue", "decoder_thread", "codecs"):
+    for name in ("decoder_queue", "decoder_thread", "codecs", "timestamp_mapper"):
         if not hasattr(receiver, _RECEIVER + name):
             problems.append(f"RTCRtpReceiver.{name}")
+    if not hasattr(getattr(receiver, _RECEIVER + "timestamp_mapper", None), "_origin"):
+        problems.append("TimestampMapper._origin")
     for name in ("_handle_rtp_packet", "_handle_rtcp_packet", "_send_rtcp_pli"):
         if not callable(getattr(receiver, name, None)):
             problems.append(f"RTCRtpReceiver.{name}()")
