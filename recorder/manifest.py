@@ -57,7 +57,7 @@ def sha256_hex(data: bytes) -> str:
 
 
 def iso_utc(t: float) -> str:
-    """Format wall-clock seconds as ISO 8601 UTC with milliseconds, e.g. ``2025-03-01T08:00:00.123Z``."""
+    """Wall-clock seconds as ISO 8601 UTC with milliseconds: ``2025-03-01T08:00:00.123Z``."""
     stamp = dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="milliseconds")
     return stamp.replace("+00:00", "Z")
 
@@ -147,6 +147,7 @@ class ManifestSigner:
     @classmethod
     def load_or_create(cls, key_path: Path) -> ManifestSigner:
         """Load the private key at ``key_path``, creating it (mode 0600) if it does not exist."""
+        key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -211,6 +212,7 @@ class ManifestWriter:
         self._digest = hashlib.sha256()
         self._size = 0
         self._count = 0
+        self._signed_count = -1
         self._head = GENESIS
         self._recording_id = ""
         self._file: Any = None
@@ -303,9 +305,15 @@ class ManifestWriter:
         signature = self._signer.sign(signed_message(fields))
         return dict(fields, signature=base64.b64encode(signature).decode("ascii"))
 
+    @property
+    def unsigned(self) -> bool:
+        """Whether entries were appended since the last :meth:`sign`."""
+        return self._signed_count != self._count
+
     def sign(self) -> None:
         """Atomically rewrite ``manifest.sig`` over everything appended so far."""
         atomic_write(self.folder / SIGNATURE_NAME, canonical_json(self.signature_document()))
+        self._signed_count = self._count
 
     def close(self) -> None:
         """Close the manifest file (entries are already durable)."""

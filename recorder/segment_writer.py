@@ -5,7 +5,7 @@ Matroska/WebM muxer and adds a stream *without an encoder*: VP8 through ``add_mu
 width and height read from the keyframe header, Opus through a never-opened codec-context template
 carrying an ``OpusHead`` (browsers need it as the track's CodecPrivate). Each frame becomes one
 ``av.Packet`` whose pts/dts is its RTP timestamp minus the segment's first (time base 1/90000 or
-1/48000; Matroska stores milliseconds). Clusters are closed every 250 ms and flushed to the kernel,
+1/48000; Matroska stores milliseconds). Clusters are closed every 100 ms and flushed to the kernel,
 so a ``kill -9`` keeps everything up to the last cluster in the ``.part`` file. :meth:`close`
 writes the trailer, fsyncs, hashes, renames the file to ``.webm`` and fsyncs the directory.
 Segment-relative metadata (track, index, RTP start, estimated wall start) is written into the
@@ -27,6 +27,7 @@ import av
 import av.error
 from av.container import OutputContainer
 from av.stream import Stream
+from av.video.stream import VideoStream
 
 from .manifest import file_sha256, fsync_dir
 
@@ -35,9 +36,9 @@ logger = logging.getLogger(__name__)
 SEGMENT_SUFFIX = ".webm"
 PART_SUFFIX = ".webm.part"
 VP8_START_CODE = b"\x9d\x01\x2a"
-# Muxer options: close a cluster every 250 ms and flush it to the kernel, so a killed process
+# Muxer options: close a cluster every 100 ms and flush it to the kernel, so a killed process
 # loses at most that much of the open segment (the Matroska muxer buffers a whole cluster).
-_MUXER_OPTIONS = {"cluster_time_limit": "250", "flush_packets": "1"}
+_MUXER_OPTIONS = {"cluster_time_limit": "100", "flush_packets": "1"}
 _TAG_PREFIX = "TINGSHEN_"
 
 
@@ -244,11 +245,12 @@ def read_segment(path: Path, clock_rate: int) -> SegmentContents:
             raise ValueError("no stream in segment file")
         stream = container.streams[0]
         tags = {k.upper(): v for k, v in container.metadata.items()}
+        # Read everything needed from the stream now: it is freed when the container closes.
+        kind = stream.type
         codec = stream.codec_context.name if stream.codec_context is not None else ""
         width = height = 0
-        if stream.type == "video":
-            width = stream.codec_context.width
-            height = stream.codec_context.height
+        if isinstance(stream, VideoStream):
+            width, height = stream.codec_context.width, stream.codec_context.height
         time_base = stream.time_base or Fraction(1, 1000)
         packets: list[SegmentPacket] = []
         error: str | None = None
@@ -260,4 +262,4 @@ def read_segment(path: Path, clock_rate: int) -> SegmentContents:
                 packets.append(SegmentPacket(pts, bytes(packet), bool(packet.is_keyframe)))
         except av.error.FFmpegError as exc:
             error = f"{type(exc).__name__}: {exc}"
-    return SegmentContents(tags, stream.type, codec, width, height, packets, error)
+    return SegmentContents(tags, kind, codec, width, height, packets, error)
