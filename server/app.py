@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> web.Application:
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         services = state.Services(settings, load_courts(settings.courts_file))
         app[state.SERVICES] = services
-        await services.recover()
+        await services.open()
         metrics.setup(app, services)
         yield
         await services.close()

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from server import archive_cli
 from server.state import ADMIN_TOKEN_FILE
 
 KINDS = ["hearing", "cross-court", "arraignment", "meeting", "observation", "petition"]
@@ -213,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     end = hsub.add_parser("end", parents=[common], help="end a hearing")
     end.add_argument("id")
     end.set_defaults(func=cmd_hearing_end)
+    archive_cli.add_parsers(sub)
     return parser
 
 
@@ -225,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("aioice").setLevel(logging.WARNING)
     try:
         return int(args.func(args))
-    except CliError as exc:
+    except (CliError, archive_cli.ArchiveError) as exc:
         print(f"tingshen: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -264,4 +264,3 @@ def _encode_event(event: Event) -> str | None:
     if isinstance(event, TrackPublished):
         return messages.encode_track_published(event.participant_id, event.kind)
     return None
-

@@ -29,7 +29,9 @@ class LiveCollector(Collector):
             "tingshen_rtp_received_packets", "RTP packets received from publishers", labels=["kind"]
         )
         packets_out = CounterMetricFamily(
-            "tingshen_rtp_forwarded_packets", "RTP packets forwarded to subscribers", labels=["kind"]
+            "tingshen_rtp_forwarded_packets",
+            "RTP packets forwarded to subscribers",
+            labels=["kind"],
         )
         retransmitted = CounterMetricFamily(
             "tingshen_rtp_retransmitted_packets", "Packets re-sent on subscribers' NACKs"

@@ -30,6 +30,7 @@ from server.sfu.forwarder import PublishedStream
 logger = logging.getLogger(__name__)
 
 SIGNING_KEY_FILE = "recording-signing.key"
+CATALOG_INTERVAL = 10.0
 _NTP_EPOCH_OFFSET = 2208988800
 _CODEC_NAMES = {"video/vp8": "VP8", "audio/opus": "opus"}
 
@@ -74,11 +75,20 @@ class HearingRecorder:
             request_keyframe=self._request_keyframe,
         )
         self.stopped = False
+        self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await asyncio.to_thread(self.session.start)
         logger.info("hearing %s: recording %s started", self.hearing_id, self.recording_id)
         if self._on_change is not None:
+            self._on_change(self.folder)
+            self._ticker = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        """Tell the catalog about new segments every few seconds while recording."""
+        assert self._on_change is not None
+        while True:
+            await asyncio.sleep(CATALOG_INTERVAL)
             self._on_change(self.folder)
 
     def _request_keyframe(self, track_id: str) -> None:
@@ -170,6 +180,9 @@ class HearingRecorder:
         if self.stopped:
             return
         self.stopped = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         for track in self._tracks.values():
             if track.stream.tap is not None:
                 track.stream.tap.on_frame = None

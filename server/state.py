@@ -15,6 +15,7 @@ from aiohttp import web
 from aiortc import RTCIceServer
 from aiortc.contrib.media import MediaRelay
 
+from server import catalog
 from server.db import Database, HearingRow
 from server.live import LiveHearing
 from server.recording import HearingRecorder, load_signer, recover_interrupted
@@ -78,8 +79,8 @@ class Services:
         self.admin_token_path = ensure_admin_token(settings.data, self.tokens)
         self.signer = load_signer(settings.data)
         self.db = Database(settings.db_url)
-        self.db.create_all()
         self.live: dict[str, LiveHearing] = {}
+        self._index_tasks: set[asyncio.Task[None]] = set()
         self._live_lock = asyncio.Lock()
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         self.ice_servers = [
@@ -91,11 +92,31 @@ class Services:
             for s in settings.ice_servers
         ]
 
-    async def recover(self) -> list[Path]:
-        """Close recordings a crash left open (before any hearing resumes)."""
-        return await asyncio.to_thread(
+    async def open(self) -> None:
+        """Before serving: migrate the database, close recordings a crash left open, index them."""
+        await asyncio.to_thread(self.db.migrate)
+        recovered = await asyncio.to_thread(
             recover_interrupted, self.settings.recordings_dir, self.signer
         )
+        if recovered:
+            logger.warning("%d interrupted recording(s) closed after a crash", len(recovered))
+        report = await asyncio.to_thread(catalog.reindex_all, self.db, self.settings.recordings_dir)
+        logger.info("catalog: %s", report)
+
+    def index_later(self, folder: Path) -> None:
+        """Re-index one recording folder in a thread (after a start, a stop, or every 10 s)."""
+
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(
+                    catalog.index_recording, self.db, self.settings.recordings_dir, folder
+                )
+            except Exception:
+                logger.exception("catalog: indexing %s failed", folder)
+
+        task = asyncio.create_task(run())
+        self._index_tasks.add(task)
+        task.add_done_callback(self._index_tasks.discard)
 
     async def live_hearing(self, hearing_id: str) -> LiveHearing:
         """The running hearing, brought up from the database on its first join."""
@@ -117,7 +138,9 @@ class Services:
             )
             relay = MediaRelay() if self.settings.relay_mode == "mediarelay" else None
             # Recording starts before anyone is admitted: no media can arrive unrecorded.
-            recorder = HearingRecorder(self.settings.recordings_dir, hearing_id, self.signer)
+            recorder = HearingRecorder(
+                self.settings.recordings_dir, hearing_id, self.signer, on_change=self.index_later
+            )
             try:
                 await recorder.start()
             except OSError:
@@ -157,6 +180,8 @@ class Services:
         for live in list(self.live.values()):
             await live.close()
         self.live.clear()
+        if self._index_tasks:
+            await asyncio.gather(*self._index_tasks, return_exceptions=True)
         self.db.dispose()
 
 

@@ -38,6 +38,19 @@ def ws_url_from_invite(url: str) -> tuple[str, str]:
     return urlunsplit((scheme, parts.netloc, "/ws", "", "")), token
 
 
+def use_local_addresses(addresses: list[str]) -> None:
+    """Gather ICE candidates on exactly these local addresses (process-wide, like aioice).
+
+    aioice never offers 127.0.0.1; a terminal on a closed network may also want one interface only.
+    """
+    import aioice.ice
+
+    chosen = list(addresses)
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [
+        a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)
+    ]
+
+
 class HearingClient:
     """One participant's connection to a hearing."""
 
@@ -47,7 +60,10 @@ class HearingClient:
         token: str,
         tracks: dict[str, MediaStreamTrack] | None = None,
         on_track: TrackCallback | None = None,
+        ice_addresses: list[str] | None = None,
     ) -> None:
+        if ice_addresses is not None:
+            use_local_addresses(ice_addresses)
         self.ws_url = ws_url
         self.token = token
         self.tracks = tracks or {}

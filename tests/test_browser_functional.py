@@ -19,7 +19,9 @@ async () => {
   if (!pc) return 0;
   const stats = await pc.getStats();
   let frames = 0;
-  stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0; });
+  stats.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0;
+  });
   return frames;
 }
 """

@@ -93,7 +93,7 @@ def flash_times(folder: Path, track_id: str) -> list[float]:
             with av.open(str(folder / entry["file"])) as container:
                 first = None
                 for frame in container.decode(video=0):
-                    t = float(frame.pts * frame.time_base)
+                    t = float((frame.pts or 0) * (frame.time_base or 0))
                     first = t if first is None else first
                     if frame.to_ndarray(format="gray").mean() > 200:
                         times.append(start + t - first)
@@ -109,7 +109,7 @@ def beep_times(folder: Path, track_id: str) -> list[float]:
                 first = None
                 loud = False
                 for frame in container.decode(audio=0):
-                    t = float(frame.pts * frame.time_base)
+                    t = float((frame.pts or 0) * (frame.time_base or 0))
                     first = t if first is None else first
                     samples = frame.to_ndarray().astype(np.float64)
                     channels = len(frame.layout.channels)

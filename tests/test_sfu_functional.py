@@ -119,3 +119,31 @@ async def test_shutdown_says_going_away(server: RunningServer) -> None:
     await asyncio.wait_for(client.closed.wait(), 5)
     assert client._ws.close_code == 1001
     await client.close(leave=False)
+
+
+async def test_observer_gets_no_empty_offer_then_one_when_someone_publishes(
+    server: RunningServer,
+) -> None:
+    hearing = await server.create_hearing("observer:旁听", "judge:审判长")
+    got: dict[str, Received] = defaultdict(Received)
+    observer = subscriber(hearing["invites"][0]["url"], got)
+    judge = HearingClient.from_invite(
+        hearing["invites"][1]["url"], tracks={"video": ColourTrack(RED)}
+    )
+    try:
+        await observer.join()
+        await asyncio.sleep(0.5)
+        assert observer.offers == 0  # an offer without m-lines is refused by browsers
+        judge_id = (await judge.join())["participant"]["id"]
+        assert await wait_until(lambda: close_to(got[judge_id].last_rgb, RED), 15)
+        # the judge was never told about the observer
+        seen = []
+        while not judge.messages.empty():
+            seen.append(judge.messages.get_nowait()["type"])
+        assert "participant-joined" not in seen, seen
+    finally:
+        await observer.close()
+        await judge.close()
+        for r in got.values():
+            for t in r.tasks:
+                t.cancel()

@@ -178,9 +178,7 @@ class Peer:
                 self.slots.append(relayed)
                 relayed.attach(stream)
                 continue
-            slot = next(
-                (s for s in self.slots if s.source is None and s.kind == stream.kind), None
-            )
+            slot = next((s for s in self.slots if s.source is None and s.kind == stream.kind), None)
             if slot is None:
                 transceiver = self.pc.addTransceiver(IdleTrack(stream.kind), direction="sendonly")
                 transceiver.setCodecPreferences(_codec_preferences(stream.kind))
@@ -204,6 +202,8 @@ class Peer:
             while self._dirty and not self._closed:
                 self._dirty = False
                 self._apply_layout()
+                if not self.pc.getTransceivers():
+                    break  # nothing to carry yet (an observer before anyone publishes): no offer
                 await self.pc.setLocalDescription(await self.pc.createOffer())
                 self._offer_id += 1
                 self._answer = asyncio.get_running_loop().create_future()

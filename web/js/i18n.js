@@ -20,13 +20,11 @@ const DICTIONARIES = {
     "lang.label": "语言",
     "app.name": "Tingshen 庭审",
     "app.tagline": "人民法院远程视频庭审系统",
-    "noscript": "请启用 JavaScript 以使用本系统。",
 
     // Landing page
     "landing.title": "Tingshen 庭审",
     "landing.intro": "请输入法院提供的入庭码加入庭审。如您收到的是入庭链接，请直接打开该链接。",
     "landing.code.label": "入庭码",
-    "landing.code.placeholder": "例如 483 920",
     "landing.submit": "加入",
     "landing.working": "正在验证…",
     "landing.error.empty": "请输入入庭码。",
@@ -37,6 +35,7 @@ const DICTIONARIES = {
 
     // Hearing page: header and case information
     "hearing.title": "庭审 — Tingshen",
+    "hearing.titleWithCase": "{caseNumber} — 庭审 — Tingshen",
     "hearing.caseNumber": "案号",
     "hearing.court": "法院",
     "hearing.caseUnknown": "加入后显示案号与法院",
@@ -75,27 +74,27 @@ const DICTIONARIES = {
     "room.observers": "旁听 {n} 人",
     "room.controls": "庭审控制",
     "control.mute": "静音",
-    "control.unmute": "取消静音",
     "control.cameraOff": "关闭摄像头",
-    "control.cameraOn": "开启摄像头",
     "control.leave": "离开庭审",
     "control.noMicrophone": "无麦克风",
     "control.noCamera": "无摄像头",
 
     // Participant tiles
+    "tile.label": "{name}（{role}）",
     "tile.mutedAudio": "已静音",
     "tile.mutedVideo": "摄像头已关闭",
     "tile.noVideo": "无画面",
     "role.judge": "法官",
     "role.clerk": "书记员",
-    "role.party": "当事人",
-    "role.plaintiff": "原告",
-    "role.defendant": "被告",
-    "role.lawyer": "律师",
     "role.prosecutor": "公诉人",
-    "role.interpreter": "翻译人员",
+    "role.defence": "辩护人",
+    "role.party": "当事人",
+    "role.defendant": "被告人",
     "role.witness": "证人",
+    "role.interpreter": "翻译人员",
     "role.observer": "旁听人员",
+    "role.archivist": "档案管理员",
+    "role.admin": "系统管理员",
 
     // Connection banner
     "state.connecting": "正在连接…",
@@ -118,7 +117,7 @@ const DICTIONARIES = {
 
     // Toasts
     "toast.close": "关闭",
-    "toast.errorPrefix": "错误",
+    "toast.error": "错误 {code}：{text}",
 
     // Server error codes (PROTOCOL.md)
     "error.bad-json": "消息格式错误。",
@@ -143,15 +142,13 @@ const DICTIONARIES = {
   en: {
     "lang.name": "English",
     "lang.label": "Language",
-    "app.name": "Tingshen",
+    "app.name": "Tingshen 庭审",
     "app.tagline": "Remote video hearings for the people's courts",
-    "noscript": "Please enable JavaScript to use this system.",
 
-    "landing.title": "Tingshen",
+    "landing.title": "Tingshen 庭审",
     "landing.intro":
       "Enter the join code the court gave you to join a hearing. If you received a hearing link, just open it.",
     "landing.code.label": "Join code",
-    "landing.code.placeholder": "e.g. 483 920",
     "landing.submit": "Join",
     "landing.working": "Checking…",
     "landing.error.empty": "Please enter a join code.",
@@ -161,6 +158,7 @@ const DICTIONARIES = {
     "landing.error.server": "The server could not handle the request ({status}). Please try again later.",
 
     "hearing.title": "Hearing — Tingshen",
+    "hearing.titleWithCase": "{caseNumber} — Hearing — Tingshen",
     "hearing.caseNumber": "Case number",
     "hearing.court": "Court",
     "hearing.caseUnknown": "Case number and court are shown after joining",
@@ -204,26 +202,26 @@ const DICTIONARIES = {
     "room.observers": "{n} observing",
     "room.controls": "Hearing controls",
     "control.mute": "Mute",
-    "control.unmute": "Unmute",
-    "control.cameraOff": "Turn camera off",
-    "control.cameraOn": "Turn camera on",
+    "control.cameraOff": "Camera off",
     "control.leave": "Leave hearing",
     "control.noMicrophone": "No microphone",
     "control.noCamera": "No camera",
 
+    "tile.label": "{name} ({role})",
     "tile.mutedAudio": "Muted",
     "tile.mutedVideo": "Camera off",
     "tile.noVideo": "No picture",
     "role.judge": "Judge",
     "role.clerk": "Clerk",
-    "role.party": "Party",
-    "role.plaintiff": "Plaintiff",
-    "role.defendant": "Defendant",
-    "role.lawyer": "Lawyer",
     "role.prosecutor": "Prosecutor",
-    "role.interpreter": "Interpreter",
+    "role.defence": "Defence counsel",
+    "role.party": "Party",
+    "role.defendant": "Defendant",
     "role.witness": "Witness",
+    "role.interpreter": "Interpreter",
     "role.observer": "Observer",
+    "role.archivist": "Archivist",
+    "role.admin": "Administrator",
 
     "state.connecting": "Connecting…",
     "state.connected": "Connected",
@@ -243,7 +241,7 @@ const DICTIONARIES = {
     "closed.ejected": "You were removed from this hearing.",
 
     "toast.close": "Close",
-    "toast.errorPrefix": "Error",
+    "toast.error": "Error {code}: {text}",
 
     "error.bad-json": "Malformed message.",
     "error.too-large": "Message too large.",

@@ -15,7 +15,7 @@
  * offer can be applied, and because the server pairs our answer with its offer by `offerId`.
  *
  * Events: `remotetracks` (the mid -> participant/track map changed), `connectionstatechange`,
- * `negotiated` (an answer went out), `negotiationerror` (detail: the error; the peer connection is then
+ * `negotiated` (an offer was answered), `negotiationerror` (detail: the error; the peer connection is then
  * unusable).
  */
 
@@ -37,9 +37,6 @@ export class HearingPeer extends EventTarget {
     this.trackMap = {};
     /** mid -> {participantId, kind, track}: the remote tracks currently carrying someone's media. */
     this.remoteTracks = new Map();
-    /** Id of the last offer answered, for debugging. */
-    this.lastOfferId = null;
-    this.offersApplied = 0;
 
     this.chain = Promise.resolve();
     // Candidates can be gathered as soon as our first local description is set, a moment before the
@@ -112,6 +109,16 @@ export class HearingPeer extends EventTarget {
     this.publish = sanitizePublish(message.publish);
     this.trackMap = sanitizeTracks(message.tracks);
 
+    if (this.pc.remoteDescription === null && !/^m=/m.test(sdp)) {
+      // An offer with no m-line: aiortc sends one to an observer while nobody publishes. Chromium
+      // cannot apply it (aiortc writes an empty `a=group:BUNDLE`, and under max-bundle Chromium
+      // refuses an offer without a BUNDLE group), yet the server waits for an answer. There is
+      // nothing to negotiate, so answer with an equally empty session and leave the peer
+      // connection untouched; the first offer with m-lines is then applied as a first offer.
+      this.send({ type: "answer", sdp: emptyAnswer(offerId), offerId });
+      this.dispatchEvent(new Event("negotiated"));
+      return;
+    }
     await this.pc.setRemoteDescription({ type: "offer", sdp });
     if (this.closed) return;
 
@@ -133,8 +140,6 @@ export class HearingPeer extends EventTarget {
     await this.pc.setLocalDescription(answer);
     if (this.closed) return;
     this.send({ type: "answer", sdp: this.pc.localDescription.sdp, offerId });
-    this.lastOfferId = offerId;
-    this.offersApplied += 1;
     if (!this.answerSent) {
       this.answerSent = true;
       for (const candidate of this.pendingCandidates.splice(0)) this.send(candidate);
@@ -166,7 +171,7 @@ export class HearingPeer extends EventTarget {
       const transceiver = this.#transceiver(mid);
       if (!transceiver || isStopped(transceiver)) continue;
       const track = transceiver.receiver.track;
-      if (track.kind !== info.kind) {
+      if (track.kind !== mediaKind(info.kind)) {
         console.warn(`[peer] tracks[${mid}] says ${info.kind}, the m-line is ${track.kind}`);
         continue;
       }
@@ -185,7 +190,8 @@ export class HearingPeer extends EventTarget {
     if (!info) return; // one of our publish m-lines echoing, or an m-line nobody is on
     const current = this.remoteTracks.get(mid);
     if (current && current.track === event.track && current.participantId === info.participantId) return;
-    this.remoteTracks.set(mid, { participantId: info.participantId, kind: event.track.kind, track: event.track });
+    if (event.track.kind !== mediaKind(info.kind)) return; // #syncRemoteTracks says why
+    this.remoteTracks.set(mid, { participantId: info.participantId, kind: info.kind, track: event.track });
     this.dispatchEvent(new Event("remotetracks"));
   }
 
@@ -206,6 +212,11 @@ export class HearingPeer extends EventTarget {
   #transceiver(mid) {
     return this.pc.getTransceivers().find((tr) => tr.mid === mid) ?? null;
   }
+}
+
+/** A valid SDP with a session and no media (RFC 8866: v, o, s, t are all it needs). */
+function emptyAnswer(version) {
+  return `v=0\r\no=- 1 ${version} IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n`;
 }
 
 function isStopped(transceiver) {
@@ -232,12 +243,22 @@ function sanitizePublish(publish) {
   return result;
 }
 
+/**
+ * Remote track kinds: `audio`, `video` (camera) and `screen` (evidence shared from a screen; signaling/
+ * knows it although PROTOCOL.md does not list it yet). A screen travels on a video m-line.
+ */
+const REMOTE_KINDS = new Set(["audio", "video", "screen"]);
+
+function mediaKind(kind) {
+  return kind === "screen" ? "video" : kind;
+}
+
 function sanitizeTracks(tracks) {
   const result = {};
   if (tracks && typeof tracks === "object") {
     for (const [mid, info] of Object.entries(tracks)) {
       if (!info || typeof info !== "object" || info.participantId == null) continue;
-      if (info.kind !== "audio" && info.kind !== "video") continue;
+      if (!REMOTE_KINDS.has(info.kind)) continue;
       result[mid] = { participantId: String(info.participantId), kind: info.kind };
     }
   }

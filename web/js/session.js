@@ -35,6 +35,8 @@ const NO_MEDIA_GRACE_MS = 3000;
 const TERMINAL_ERRORS = new Set(["bad-token", "token-expired", "hearing-not-found", "forbidden"]);
 
 export const OBSERVER_ROLE = "observer";
+/** Roles that are in the hearing without being shown (signaling/roles.py `visible=False`). */
+export const INVISIBLE_ROLES = new Set([OBSERVER_ROLE, "archivist", "admin"]);
 
 export function backoffDelay(attempt) {
   return Math.min(BACKOFF_INITIAL_MS * 2 ** Math.max(0, attempt - 1), BACKOFF_MAX_MS);
@@ -57,7 +59,7 @@ function normalizeIceServers(list) {
     if (!entry || typeof entry !== "object") continue;
     const urls = entry.urls;
     const valid = typeof urls === "string" || (Array.isArray(urls) && urls.every((u) => typeof u === "string"));
-    if (!valid) continue;
+    if (!valid) continue; // RTCPeerConnection would throw on it
     const server = { urls };
     if (typeof entry.username === "string") server.username = entry.username;
     if (typeof entry.credential === "string") server.credential = entry.credential;
@@ -223,8 +225,8 @@ export class HearingSession extends EventTarget {
   #lost(conn, why) {
     if (conn !== this.conn) return;
     console.warn("[session] connection lost:", why);
+    this.conn = null; // first: closing fires the channel's close event, which must find it abandoned
     conn.close();
-    this.conn = null;
     // Keep the participant list (the grid does not flash empty); the next welcome replaces it.
     this.dispatchEvent(new Event("remotetracks"));
     this.attempt += 1;
@@ -241,10 +243,9 @@ export class HearingSession extends EventTarget {
   #stop(state, info) {
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    if (this.conn) {
-      this.conn.close();
-      this.conn = null;
-    }
+    const conn = this.conn;
+    this.conn = null; // first, as in #lost
+    conn?.close();
     this.stopInfo = info;
     this.media.stop();
     this.participants.clear();
@@ -306,13 +307,16 @@ export class HearingSession extends EventTarget {
       }
     }
 
+    const makePeer = (iceServers) =>
+      new HearingPeer({ iceServers, media: this.media, send: (m) => conn.channel.send(m) });
     let peer;
     try {
-      peer = new HearingPeer({ iceServers: this.iceServers, media: this.media, send: (m) => conn.channel.send(m) });
+      peer = makePeer(this.iceServers);
     } catch (err) {
-      // A bad iceServers entry makes the constructor throw; without TURN we may still get through.
+      // A bad iceServers entry (e.g. a malformed TURN URL) makes the constructor throw; on the court
+      // network the server's host candidates are often reachable without TURN, so try that.
       console.error("[session] iceServers refused, trying without them", err);
-      peer = new HearingPeer({ iceServers: [], media: this.media, send: (m) => conn.channel.send(m) });
+      peer = makePeer([]);
     }
     conn.peer = peer;
     peer.addEventListener("connectionstatechange", () => this.#updateMediaState(conn));
@@ -331,10 +335,13 @@ export class HearingSession extends EventTarget {
     for (const offer of conn.offersBeforeWelcome.splice(0)) peer.enqueueOffer(offer);
 
     // The server does not remember mute across connections, and has no other way to learn that we
-    // have no camera or microphone: tell it, so the others see the right indicators.
-    for (const kind of KINDS) {
-      if (this.media.muted[kind] || !this.media.tracks[kind]) {
-        conn.channel.send({ type: "mute", kind, muted: true });
+    // have no camera or microphone: tell it, so the others see the right indicators. (Observers
+    // publish nothing and are not shown, so there is nothing to say.)
+    if (!INVISIBLE_ROLES.has(this.self.role)) {
+      for (const kind of KINDS) {
+        if (this.media.muted[kind] || !this.media.tracks[kind]) {
+          conn.channel.send({ type: "mute", kind, muted: true });
+        }
       }
     }
 
@@ -357,7 +364,11 @@ export class HearingSession extends EventTarget {
 
   #onError(conn, message) {
     const code = typeof message.code === "string" ? message.code : "unknown";
-    const error = { code, message: typeof message.message === "string" ? message.message : "", fatal: message.fatal === true };
+    const error = {
+      code,
+      message: typeof message.message === "string" ? message.message : "",
+      fatal: message.fatal === true,
+    };
     if (code === "stale-answer") {
       // Expected when a newer offer crossed our answer; the newer offer is already queued.
       console.debug("[session] stale answer", message);

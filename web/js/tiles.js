@@ -9,14 +9,14 @@
  */
 
 import { t, tOr } from "./i18n.js";
-import { OBSERVER_ROLE } from "./session.js";
+import { INVISIBLE_ROLES } from "./session.js";
 
 export function roleLabel(role) {
   return role ? tOr(`role.${role}`, role) : "";
 }
 
 export function isVisible(participant) {
-  return participant.role !== OBSERVER_ROLE;
+  return !INVISIBLE_ROLES.has(participant.role);
 }
 
 export class ParticipantGrid {
@@ -124,13 +124,19 @@ export class ParticipantGrid {
   }
 
   #updateTile(tile, participant, remoteTracks) {
-    let videoTrack = null;
+    let cameraTrack = null;
+    let screenTrack = null;
     let audioTrack = null;
     for (const entry of remoteTracks.values()) {
       if (entry.participantId !== participant.id) continue;
-      if (entry.kind === "video") videoTrack = entry.track;
+      if (entry.kind === "video") cameraTrack = entry.track;
+      else if (entry.kind === "screen") screenTrack = entry.track;
       else if (entry.kind === "audio") audioTrack = entry.track;
     }
+    // Evidence shown on a screen matters more to the court than the face of the person showing it.
+    // (A separate, larger tile for shared screens is for later.)
+    const videoTrack = screenTrack ?? cameraTrack;
+    tile.el.dataset.showing = screenTrack ? "screen" : "camera";
     this.#setTrack(tile, tile.video, videoTrack);
     this.#setTrack(tile, tile.audio, audioTrack);
     tile.el.dataset.participantName = participant.name;
@@ -146,7 +152,7 @@ export class ParticipantGrid {
 
   #updateLabels(tile, participant) {
     const role = roleLabel(participant.role);
-    tile.el.setAttribute("aria-label", role ? `${participant.name} (${role})` : participant.name);
+    tile.el.setAttribute("aria-label", role ? t("tile.label", { name: participant.name, role }) : participant.name);
     tile.name.textContent = participant.name;
     tile.role.textContent = role;
     tile.role.hidden = role === "";
@@ -159,7 +165,9 @@ export class ParticipantGrid {
 
   #updateVideoVisibility(tile, participant = this.participants.get(tile.el.dataset.participantId)) {
     const track = tile.video.srcObject?.getVideoTracks()[0] ?? null;
-    const showing = track !== null && !track.muted && !(participant?.muted.video ?? false);
+    // Camera off hides the camera, not a shared screen.
+    const cameraOff = tile.el.dataset.showing !== "screen" && (participant?.muted.video ?? false);
+    const showing = track !== null && !track.muted && !cameraOff;
     tile.el.dataset.hasVideo = String(showing);
     tile.placeholder.hidden = showing;
   }
