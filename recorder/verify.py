@@ -7,7 +7,10 @@ prefix it claims and the head hash of that prefix; lines after the signed prefix
 Each entry that names a file must find it with the listed size and SHA-256 (a file holding another
 entry's bytes is reported as reordered). Per track, segment indices must be contiguous and start
 times must not go backwards; every entry's end must not precede its start. Files in track folders
-that no entry names are faults too. Each fault is one string, ``"<kind>: <file>: <detail>"``.
+that no entry names are faults too. A ``derived`` entry (a file made from the recording, such as
+the composite render; it may follow ``end``) must find its file with the listed size and SHA-256:
+``derived-missing`` or ``derived-modified`` otherwise. Each fault is one string,
+``"<kind>: <file>: <detail>"``.
 """
 
 from __future__ import annotations
@@ -235,6 +238,8 @@ class _Verifier:
             if kind == "end":
                 self.status = str(entry.get("status"))
                 self.check_events(entry)
+            if kind == "derived":
+                self.check_derived_file(entry, where)
             if kind not in _MEDIA_TYPES:
                 continue
             track = str(entry.get("track_id"))
@@ -315,6 +320,21 @@ class _Verifier:
             self.fault("segment-modified", where, f"{size} bytes, manifest lists {want_size}")
         else:
             self.fault("segment-modified", where, "SHA-256 differs from the manifest")
+
+    def check_derived_file(self, entry: dict[str, Any], where: str) -> None:
+        path = self._safe_path(str(entry.get("file")))
+        if path is None:
+            self.fault("bad-path", where, "file name leaves the recording folder")
+        elif not path.is_file():
+            self.fault("derived-missing", where, "derived file listed in the manifest is gone")
+        elif file_sha256(path) != (entry.get("sha256"), entry.get("bytes")):
+            size = path.stat().st_size
+            self.fault(
+                "derived-modified",
+                where,
+                f"SHA-256 differs from the manifest ({size} bytes, manifest lists "
+                f"{entry.get('bytes')})",
+            )
 
     def _safe_path(self, name: str) -> Path | None:
         pure = PurePosixPath(name)

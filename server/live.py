@@ -26,6 +26,9 @@ from signaling.hearing import (
     ParticipantJoined,
     ParticipantLeft,
     ParticipantUpdated,
+    RecordingPaused,
+    RecordingResumed,
+    StateChanged,
     TrackPublished,
 )
 from signaling.roles import grants
@@ -175,7 +178,7 @@ class LiveHearing:
     async def broadcast(self, events: list[Event], exclude: str | None = None) -> None:
         self._record(events)
         for event in events:
-            text = _encode_event(event)
+            text = _encode_event(event, self.hearing)
             if text is None:
                 continue
             pid_of_event = getattr(event, "participant_id", None) or getattr(
@@ -189,6 +192,21 @@ class LiveHearing:
                     await connection.send(text)
                 except ConnectionError:
                     pass
+
+    async def pause(self, participant_id: str, reason: str) -> None:
+        """The judge pauses the recording for a lawful reason (a gap in the manifest)."""
+        events = self.hearing.pause(participant_id, reason, time.time())
+        if self.recorder is not None:
+            paused = next(e for e in events if isinstance(e, RecordingPaused))
+            self.recorder.pause(reason, f"{paused.by_name} ({paused.by})")
+        await self.broadcast(events)
+
+    async def resume(self, participant_id: str) -> None:
+        events = self.hearing.resume(participant_id, time.time())
+        if self.recorder is not None:
+            resumed = next(e for e in events if isinstance(e, RecordingResumed))
+            self.recorder.resume(f"{resumed.by_name} ({resumed.by})")
+        await self.broadcast(events)
 
     async def end(self, reason: str = "ended") -> None:
         """End the hearing: everyone gets `bye` and is disconnected."""
@@ -229,6 +247,8 @@ class LiveHearing:
                 self.recorder.event(
                     "track", {"participant": event.participant_id, "kind": event.kind}
                 )
+            elif isinstance(event, StateChanged):
+                self.recorder.event("state", {"old": event.old.value, "new": event.new.value})
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:
@@ -254,7 +274,7 @@ class LiveHearing:
             await self.recorder.stop("interrupted")
 
 
-def _encode_event(event: Event) -> str | None:
+def _encode_event(event: Event, hearing: Hearing) -> str | None:
     if isinstance(event, ParticipantJoined):
         return messages.encode_participant_joined(event.participant)
     if isinstance(event, ParticipantLeft):
@@ -263,4 +283,8 @@ def _encode_event(event: Event) -> str | None:
         return messages.encode_participant_updated(event.participant)
     if isinstance(event, TrackPublished):
         return messages.encode_track_published(event.participant_id, event.kind)
+    if isinstance(event, RecordingPaused):
+        return messages.encode_hearing_state(hearing, event.reason)
+    if isinstance(event, RecordingResumed):
+        return messages.encode_hearing_state(hearing)
     return None

@@ -168,6 +168,15 @@ class HearingRecorder:
 
     # -- timeline -------------------------------------------------------------------------------
 
+    def pause(self, reason: str, who: str) -> None:
+        """A lawful pause: the recorder closes every segment; the gap goes in the manifest."""
+        if not self.stopped:
+            self.session.pause(reason, who)
+
+    def resume(self, who: str) -> None:
+        if not self.stopped:
+            self.session.resume(who)
+
     def event(self, kind: str, data: dict[str, Any]) -> None:
         if self.stopped:
             return

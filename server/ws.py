@@ -18,7 +18,7 @@ from server import state
 from server.live import Connection
 from signaling import messages
 from signaling.errors import ProtocolError
-from signaling.messages import Answer, Candidate, Join, Leave, Mute
+from signaling.messages import Answer, Candidate, Join, Leave, Mute, Pause, Resume
 from signaling.ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,10 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                         connection.participant_id, message.kind, message.muted, time.time()
                     )
                     await live.broadcast(events)
+                elif isinstance(message, Pause):
+                    await live.pause(connection.participant_id, message.reason)
+                elif isinstance(message, Resume):
+                    await live.resume(connection.participant_id)
             except ProtocolError as error:
                 await send_error(error)
                 if error.fatal:

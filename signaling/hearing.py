@@ -12,6 +12,7 @@ which logs ``old -> new`` and returns the :class:`StateChanged` event::
 
     scheduled --open/first join--> open --end--> closed
     scheduled ---------------------end---------> closed      (cancelled before it opened)
+                                   open <--pause/resume--> paused --end--> closed
 
 New states (a session in progress, a recess) are new rows of the table and new methods; the rest of
 the class only asks whether the hearing is closed.
@@ -29,7 +30,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from signaling.errors import ProtocolError
-from signaling.messages import MUTE_KINDS, LeaveReason
+from signaling.messages import MUTE_KINDS, PAUSE_REASONS, LeaveReason
 from signaling.roles import MEDIA_KINDS, Role, can_join, grants
 from signaling.tokens import JoinClaims
 
@@ -45,6 +46,8 @@ __all__ = [
     "ParticipantJoined",
     "ParticipantLeft",
     "ParticipantUpdated",
+    "RecordingPaused",
+    "RecordingResumed",
     "StateChanged",
     "TrackPublished",
     "TrackUnpublished",
@@ -75,6 +78,7 @@ class HearingState(StrEnum):
 
     scheduled = "scheduled"
     open = "open"
+    paused = "paused"  # recording interrupted for a lawful reason; media still flows
     closed = "closed"
 
 
@@ -82,7 +86,8 @@ class HearingState(StrEnum):
 TRANSITIONS: Final[Mapping[HearingState, frozenset[HearingState]]] = MappingProxyType(
     {
         HearingState.scheduled: frozenset({HearingState.open, HearingState.closed}),
-        HearingState.open: frozenset({HearingState.closed}),
+        HearingState.open: frozenset({HearingState.paused, HearingState.closed}),
+        HearingState.paused: frozenset({HearingState.open, HearingState.closed}),
         HearingState.closed: frozenset(),
     }
 )
@@ -166,6 +171,23 @@ class StateChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingPaused:
+    """The presiding judge paused the recording: ``reason`` is lawful, ``by`` names who."""
+
+    reason: str
+    by: str
+    by_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingResumed:
+    """The recording goes on after a pause."""
+
+    by: str
+    by_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class HearingEnded:
     """The hearing is over; every connection gets ``bye``."""
 
@@ -179,6 +201,8 @@ Event = (
     | TrackPublished
     | TrackUnpublished
     | StateChanged
+    | RecordingPaused
+    | RecordingResumed
     | HearingEnded
 )
 
@@ -268,7 +292,7 @@ class Hearing:
 
         Raises ``forbidden`` for a closed hearing.
         """
-        if self._state is HearingState.open:
+        if self._state in (HearingState.open, HearingState.paused):
             return []
         return [self._set_state(HearingState.open, now)]
 
@@ -369,6 +393,28 @@ class Hearing:
         participant.published.discard(kind)
         self._log.info("participant %s stopped %s", participant_id, kind)
         return [TrackUnpublished(participant_id, kind)]
+
+    def pause(self, participant_id: str, reason: str, now: float) -> list[Event]:
+        """Pause the recording (judge controls only, lawful reasons only, from ``open``)."""
+        participant = self._require(participant_id)
+        if not grants(participant.role).control:
+            raise ProtocolError("forbidden", f"a {participant.role} cannot pause the recording")
+        if reason not in PAUSE_REASONS:
+            raise ProtocolError("bad-message", f"{reason!r} is not a lawful reason to pause")
+        if self._state is not HearingState.open:
+            raise ProtocolError("forbidden", f"cannot pause a hearing that is {self._state}")
+        changed = self._set_state(HearingState.paused, now)
+        return [changed, RecordingPaused(reason, participant.id, participant.name)]
+
+    def resume(self, participant_id: str, now: float) -> list[Event]:
+        """Resume the recording after a pause (judge controls only)."""
+        participant = self._require(participant_id)
+        if not grants(participant.role).control:
+            raise ProtocolError("forbidden", f"a {participant.role} cannot resume the recording")
+        if self._state is not HearingState.paused:
+            raise ProtocolError("forbidden", f"cannot resume a hearing that is {self._state}")
+        changed = self._set_state(HearingState.open, now)
+        return [changed, RecordingResumed(participant.id, participant.name)]
 
     def end(self, reason: str, now: float) -> list[Event]:
         """End the hearing: everyone leaves (reason ``ended``), the state goes to ``closed``.

@@ -169,7 +169,34 @@ class Leave:
         return _dump({"type": self.type})
 
 
-ClientMessage = Join | Answer | Candidate | Mute | Leave
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """``pause``: the presiding judge pauses the recording for a lawful reason."""
+
+    type: ClassVar[str] = "pause"
+    reason: str
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type, "reason": self.reason})
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """``resume``: the presiding judge resumes the recording."""
+
+    type: ClassVar[str] = "resume"
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type})
+
+
+#: The only reasons a recording may be interrupted (SPC rules on hearing recordings, 2017):
+#: recess (休庭), non-public examination of evidence (不公开质证), mediation (调解).
+PAUSE_REASONS: Final = frozenset({"recess", "non-public-evidence", "mediation"})
+
+ClientMessage = Join | Answer | Candidate | Mute | Leave | Pause | Resume
 
 _SDP_TEXT: Final = re.compile(r"[\x20-\x7e\r\n]*")
 _CANDIDATE_TEXT: Final = re.compile(r"[\x20-\x7e]*")
@@ -234,6 +261,8 @@ _FIELDS: Final[Mapping[str, frozenset[str]]] = {
     "candidate": frozenset({"type", "candidate", "sdpMid", "sdpMLineIndex"}),
     "mute": frozenset({"type", "kind", "muted"}),
     "leave": frozenset({"type"}),
+    "pause": frozenset({"type", "reason"}),
+    "resume": frozenset({"type"}),
 }
 
 
@@ -330,12 +359,28 @@ def _parse_leave(obj: dict[str, Any]) -> Leave:
     return Leave()
 
 
+def _parse_pause(obj: dict[str, Any]) -> Pause:
+    reason = _required(obj, "pause", "reason")
+    if not isinstance(reason, str) or reason not in PAUSE_REASONS:
+        raise ProtocolError(
+            "bad-message",
+            "a recording may pause only for: " + ", ".join(sorted(PAUSE_REASONS)),
+        )
+    return Pause(reason=reason)
+
+
+def _parse_resume(obj: dict[str, Any]) -> Resume:
+    return Resume()
+
+
 _PARSERS: Final[Mapping[str, Callable[[dict[str, Any]], ClientMessage]]] = {
     "join": _parse_join,
     "answer": _parse_answer,
     "candidate": _parse_candidate,
     "mute": _parse_mute,
     "leave": _parse_leave,
+    "pause": _parse_pause,
+    "resume": _parse_resume,
 }
 
 
@@ -451,6 +496,13 @@ def encode_error(error: ProtocolError) -> str:
     """``error`` from a refusal."""
     return _dump(
         {"type": "error", "code": error.code, "message": error.message, "fatal": error.fatal}
+    )
+
+
+def encode_hearing_state(hearing: Hearing, pause_reason: str | None = None) -> str:
+    """``hearing-state``: the hearing's state changed (e.g. paused for a recess, resumed)."""
+    return _dump(
+        {"type": "hearing-state", "state": hearing.state.value, "pauseReason": pause_reason}
     )
 
 

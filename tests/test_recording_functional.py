@@ -168,3 +168,48 @@ async def test_hearing_is_recorded_verified_and_in_sync(server: RunningServer) -
     # the flashes are one second apart on the recording's wall clock
     gaps = np.diff(sorted(flashes))
     assert all(abs(g - 1.0) < 0.1 for g in gaps), gaps
+
+
+async def test_only_the_judge_pauses_only_for_a_lawful_reason(server: RunningServer) -> None:
+    hearing = await server.create_hearing("judge:审判长", "party:甲")
+    judge = HearingClient.from_invite(
+        hearing["invites"][0]["url"], tracks={"video": ColourTrack((0, 150, 0))}
+    )
+    party = HearingClient.from_invite(hearing["invites"][1]["url"], tracks={"audio": ToneTrack()})
+    await judge.join()
+    await party.join()
+    try:
+        await asyncio.sleep(3)
+        await party.send({"type": "pause", "reason": "recess"})
+        error = await party.next_message("error")
+        assert error["code"] == "forbidden"
+        await judge.send({"type": "pause", "reason": "lunch"})
+        error = await judge.next_message("error")
+        assert error["code"] == "bad-message" and "recess" in error["message"]
+        await judge.send({"type": "pause", "reason": "recess"})
+        state = await party.next_message("hearing-state")
+        assert state == {"type": "hearing-state", "state": "paused", "pauseReason": "recess"}
+        await asyncio.sleep(2)
+        await judge.send({"type": "resume"})
+        state = await party.next_message("hearing-state")
+        assert state["state"] == "open"
+        await asyncio.sleep(3)
+    finally:
+        await judge.close()
+        await party.close()
+    status, _ = await server.api("POST", f"/api/hearings/{hearing['id']}/end")
+    assert status == 200
+    (folder,) = (server.settings.recordings_dir / hearing["id"]).iterdir()
+    report = verify_recording(folder)
+    assert report.ok, report.faults
+    gaps = [e for e in manifest(folder) if e.get("type") == "gap"]
+    assert len(gaps) == 1, gaps
+    assert gaps[0]["reason"] == "recess" and "审判长" in json.dumps(gaps[0], ensure_ascii=False)
+    span = wall(gaps[0]["end"]) - wall(gaps[0]["start"])
+    assert 1.5 < span < 4, gaps[0]
+    # nothing was recorded inside the gap
+    for e in manifest(folder):
+        if e.get("type") == "segment":
+            assert not (
+                wall(gaps[0]["start"]) + 0.1 < wall(e["start"]) < wall(gaps[0]["end"]) - 0.1
+            )
