@@ -136,6 +136,64 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render the composite "what the court saw" file and add its hash to the signed manifest."""
+    from recorder.composite import CompositeError, render_composite
+    from recorder.manifest import ManifestSigner
+    from server import catalog
+    from server.settings import load_courts
+
+    settings = _settings(args)
+    folder, _ = _resolve(args, settings)
+    header = json.loads((folder / "recording.json").read_text())
+    hearing_id = str(header.get("hearing_id", ""))
+    court, case_number = "", ""
+    db = _database(settings)
+    try:
+        row = db.get_hearing(hearing_id)
+        if row is not None:
+            courts = {c.code: c.name for c in load_courts(settings.courts_file)}
+            court, case_number = courts.get(row.court, row.court), row.case_number
+        key_file = settings.data / SIGNING_KEY_FILE
+        signer = ManifestSigner.load_or_create(key_file) if key_file.is_file() else None
+        out = folder / (args.name or "composite.mp4")
+
+        def progress(fraction: float) -> None:
+            if not args.quiet:
+                print(f"\rrendering {folder.name}: {fraction * 100:5.1f} %", end="", flush=True)
+
+        try:
+            result = render_composite(
+                folder,
+                out,
+                court=court,
+                case_number=case_number,
+                signer=signer,
+                progress=progress,
+            )
+        except CompositeError as exc:
+            raise ArchiveError(f"cannot render {folder}: {exc}") from None
+        if not args.quiet:
+            print()
+        if settings.recordings_dir.resolve() in folder.resolve().parents:
+            catalog.index_recording(db, settings.recordings_dir, folder)
+    finally:
+        db.dispose()
+    print(
+        json.dumps(
+            {
+                "path": str(result.path),
+                "sha256": result.sha256,
+                "bytes": result.bytes,
+                "duration_s": round(result.duration_s, 3),
+                "signed": signer is not None,
+            },
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
 def cmd_public_key(args: argparse.Namespace) -> int:
     settings = _settings(args)
     key_file = settings.data / SIGNING_KEY_FILE
@@ -168,6 +226,14 @@ def add_parsers(sub: Any) -> None:
     verify.add_argument("--key", help="trusted public key (PEM); default: the data folder's key")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_verify)
+
+    render = asub.add_parser(
+        "render", parents=[data], help="render the composite (grid, names, time overlay)"
+    )
+    render.add_argument("target", metavar="ID|PATH")
+    render.add_argument("--name", help="output file name in the folder (default composite.mp4)")
+    render.add_argument("--quiet", action="store_true")
+    render.set_defaults(func=cmd_render)
 
     key = asub.add_parser("public-key", parents=[data], help="print the recording signing key")
     key.set_defaults(func=cmd_public_key)

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     #: only as the benchmark's baseline.
     relay_mode: Literal["rtp", "mediarelay"] = "rtp"
     max_participants: int = Field(default=100, ge=2, le=1000)
+    #: Render the composite ("what the court saw") in the background when a hearing ends.
+    render_after_hearing: bool = True
     courts_file: Path = CONFIG_DIR / "courts.toml"
 
     @field_validator("ice_addresses")

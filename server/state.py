@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import secrets
+import sys
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -81,6 +82,8 @@ class Services:
         self.db = Database(settings.db_url)
         self.live: dict[str, LiveHearing] = {}
         self._index_tasks: set[asyncio.Task[None]] = set()
+        self._renders: asyncio.Queue[Path] = asyncio.Queue()
+        self._render_task: asyncio.Task[None] | None = None
         self._live_lock = asyncio.Lock()
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         self.ice_servers = [
@@ -102,6 +105,49 @@ class Services:
             logger.warning("%d interrupted recording(s) closed after a crash", len(recovered))
         report = await asyncio.to_thread(catalog.reindex_all, self.db, self.settings.recordings_dir)
         logger.info("catalog: %s", report)
+
+    def render_later(self, folder: Path) -> None:
+        """Queue the composite render of a finished recording (one at a time, niced subprocess).
+
+        A subprocess, not a thread: decoding and encoding a whole hearing must not hold the GIL
+        (or a core at normal priority) while other hearings' media run on this event loop.
+        """
+        if not self.settings.render_after_hearing:
+            return
+        self._renders.put_nowait(folder)
+        if self._render_task is None or self._render_task.done():
+            self._render_task = asyncio.create_task(self._render_worker())
+
+    async def _render_worker(self) -> None:
+        while not self._renders.empty():
+            folder = self._renders.get_nowait()
+            cmd = [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "archive",
+                "render",
+                str(folder),
+                "--data",
+                str(self.settings.data),
+                "--quiet",
+            ]
+            proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                preexec_fn=lambda: os.nice(10),
+            )
+            try:
+                out, err = await proc.communicate()
+            except asyncio.CancelledError:
+                proc.kill()
+                await proc.wait()
+                raise
+            if proc.returncode == 0:
+                logger.info("composite rendered: %s", out.decode(errors="replace").strip())
+            else:
+                logger.error("composite render of %s failed: %s", folder, err.decode()[-2000:])
 
     def index_later(self, folder: Path) -> None:
         """Re-index one recording folder in a thread (after a start, a stop, or every 10 s)."""
@@ -163,6 +209,8 @@ class Services:
         live = self.live.pop(hearing_id, None)
         if live is not None:
             await live.end()
+            if live.recorder is not None:
+                self.render_later(live.recorder.folder)
         return await asyncio.to_thread(self._mark_closed, hearing_id)
 
     def _mark_closed(self, hearing_id: str) -> bool:
@@ -182,6 +230,8 @@ class Services:
         self.live.clear()
         if self._index_tasks:
             await asyncio.gather(*self._index_tasks, return_exceptions=True)
+        if self._render_task is not None:
+            self._render_task.cancel()  # the render is redone by `tingshen archive render`
         self.db.dispose()
 
 

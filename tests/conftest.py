@@ -61,7 +61,10 @@ class RunningServer:
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
     port = free_port()
-    settings = Settings(host="127.0.0.1", port=port, data=tmp_path / "data")
+    # Background composite renders only where a test asks for them (they take a core for seconds).
+    settings = Settings(
+        host="127.0.0.1", port=port, data=tmp_path / "data", render_after_hearing=False
+    )
     app = create_app(settings)
     runner = web.AppRunner(app, shutdown_timeout=2)
     await runner.setup()

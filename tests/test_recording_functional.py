@@ -126,6 +126,7 @@ def beep_times(folder: Path, track_id: str) -> list[float]:
 
 
 async def test_hearing_is_recorded_verified_and_in_sync(server: RunningServer) -> None:
+    server.settings.render_after_hearing = True
     hearing = await server.create_hearing("judge:审判长", "party:甲")
     epoch = math.floor(time.time()) + 1.0
     judge = HearingClient.from_invite(
@@ -168,6 +169,19 @@ async def test_hearing_is_recorded_verified_and_in_sync(server: RunningServer) -
     # the flashes are one second apart on the recording's wall clock
     gaps = np.diff(sorted(flashes))
     assert all(abs(g - 1.0) < 0.1 for g in gaps), gaps
+
+    # the composite is rendered in the background and signed into the manifest
+    for _ in range(240):
+        if any(e.get("type") == "derived" for e in manifest(folder)):
+            break
+        await asyncio.sleep(0.25)
+    derived = [e for e in manifest(folder) if e.get("type") == "derived"]
+    assert [d["file"] for d in derived] == ["composite.mp4"], derived
+    report = verify_recording(folder)
+    assert report.ok, report.faults
+    with av.open(str(folder / "composite.mp4")) as container:
+        assert container.streams.video and container.streams.audio
+        assert float(container.duration or 0) / 1e6 > 4
 
 
 async def test_only_the_judge_pauses_only_for_a_lawful_reason(server: RunningServer) -> None:
