@@ -23,6 +23,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,12 @@ class HearingClient:
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in message.get("iceServers", [])
         ]
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice))
+        # max-bundle: the server BUNDLEs every m-line on one transport. With aiortc's default
+        # ("balanced") a second video m-line in the first offer stays on a transport that BUNDLE
+        # then discards, and that video never arrives.
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=ice, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
         self.pc.on("track", self._on_track)
         self._reader = asyncio.create_task(self._read())
         return message

@@ -147,3 +147,36 @@ async def test_observer_gets_no_empty_offer_then_one_when_someone_publishes(
         for r in got.values():
             for t in r.tasks:
                 t.cancel()
+
+
+async def test_publishing_participant_joining_late_gets_every_stream(
+    server: RunningServer,
+) -> None:
+    """The first offer to a late joiner carries its own m-lines and others' video together."""
+    hearing = await server.create_hearing("judge:A", "party:B")
+    got: dict[str, Received] = defaultdict(Received)
+    a = HearingClient.from_invite(
+        hearing["invites"][0]["url"], tracks={"video": ColourTrack(RED), "audio": ToneTrack()}
+    )
+
+    def on_track(pid, kind, track, transceiver) -> None:
+        got[pid].tasks.append(asyncio.ensure_future(drain(track, got[pid])))
+
+    b = HearingClient.from_invite(
+        hearing["invites"][1]["url"],
+        tracks={"video": ColourTrack(BLUE), "audio": ToneTrack()},
+        on_track=on_track,
+    )
+    try:
+        a_id = (await a.join())["participant"]["id"]
+        await asyncio.sleep(2)  # A is connected and sending before B arrives
+        await b.join()
+        assert await wait_until(
+            lambda: close_to(got[a_id].last_rgb, RED) and got[a_id].audio_frames > 25, 15
+        ), (got[a_id].video_frames, got[a_id].audio_frames)
+    finally:
+        await a.close()
+        await b.close()
+        for r in got.values():
+            for t in r.tasks:
+                t.cancel()
