@@ -38,6 +38,8 @@ class HearingIn(BaseModel):
     case_number: str = Field(alias="caseNumber", min_length=1, max_length=128)
     kind: HearingKind = HearingKind.hearing
     invites: list[InviteIn] = Field(default_factory=list, max_length=MAX_INVITES)
+    #: Roles let in without the lobby (judge and clerk always are).
+    auto_admit: list[str] = Field(default_factory=list, alias="autoAdmit", max_length=16)
 
 
 def json_error(status: int, code: str, message: str) -> web.Response:
@@ -122,6 +124,7 @@ async def create_hearing(request: web.Request) -> web.Response:
     try:
         body = HearingIn.model_validate(await read_json(request))
         roles = [parse_role(i.role) for i in body.invites]
+        auto_admit = sorted({parse_role(r).value for r in body.auto_admit})
     except ValidationError as exc:
         return json_error(400, "bad-request", exc.errors(include_url=False)[0]["msg"])
     except ProtocolError as error:
@@ -134,7 +137,11 @@ async def create_hearing(request: web.Request) -> web.Response:
     def store() -> tuple[HearingRow, list[InviteRow]]:
         with services.db.session() as s:
             row = HearingRow(
-                id=new_id(), court=court, case_number=body.case_number, kind=body.kind.value
+                id=new_id(),
+                court=court,
+                case_number=body.case_number,
+                kind=body.kind.value,
+                auto_admit=",".join(auto_admit),
             )
             s.add(row)
             invites = [
@@ -213,7 +220,7 @@ async def exchange_join_code(request: web.Request) -> web.Response:
 
         with services.db.session() as s:
             invite = s.scalars(select(InviteRow).where(InviteRow.code == code)).first()
-            if invite is None or invite.code_used_at is not None:
+            if invite is None or invite.code_used_at is not None or invite.revoked_at is not None:
                 return None
             expires = invite.expires_at
             if expires.tzinfo is None:

@@ -141,7 +141,12 @@ def cmd_hearing_create(args: argparse.Namespace) -> int:
         if not sep or not role or not name:
             raise CliError(f"--invite {spec!r}: expected ROLE:NAME")
         invites.append({"role": role, "name": name})
-    body: dict[str, Any] = {"caseNumber": args.case, "kind": args.kind, "invites": invites}
+    body: dict[str, Any] = {
+        "caseNumber": args.case,
+        "kind": args.kind,
+        "invites": invites,
+        "autoAdmit": args.auto_admit or [],
+    }
     if args.court:
         body["court"] = args.court
     result = call(args, "POST", "/api/hearings", body)
@@ -183,6 +188,13 @@ def cmd_hearing_end(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_terminal(argv: list[str]) -> int:
+    """`tingshen terminal ...`: the defendant's terminal, imported only when asked for."""
+    from terminal.app import main as terminal_main
+
+    return terminal_main(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--server", help="server URL (TINGSHEN_SERVER)")
@@ -206,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--case", required=True, help="case number")
     create.add_argument("--kind", choices=KINDS, default="hearing")
     create.add_argument("--invite", action="append", metavar="ROLE:NAME")
+    create.add_argument(
+        "--auto-admit",
+        action="append",
+        metavar="ROLE",
+        help="let this role in without the lobby (judge and clerk always are); repeatable",
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(func=cmd_hearing_create)
     lst = hsub.add_parser("list", parents=[common], help="list hearings")
@@ -215,11 +233,20 @@ def build_parser() -> argparse.ArgumentParser:
     end.add_argument("id")
     end.set_defaults(func=cmd_hearing_end)
     archive_cli.add_parsers(sub)
+    # Its options belong to terminal/ (terminal/config.py) and are parsed there.
+    sub.add_parser(
+        "terminal", add_help=False, help="run the remote defendant's terminal (--help for options)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "terminal":
+        return cmd_terminal([*rest, *(["--verbose"] if args.verbose else [])])
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -34,6 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
     inspect,
     select,
     text,
@@ -101,6 +102,10 @@ class HearingRow(Base):
     state: Mapped[str] = mapped_column(String(16), default="scheduled")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: A sealed hearing's recordings are refused to everyone but an admin (revision 0003).
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Roles admitted without the lobby, comma-separated (revision 0004).
+    auto_admit: Mapped[str] = mapped_column(String(256), default="", server_default="")
     invites: Mapped[list[InviteRow]] = relationship(
         back_populates="hearing", order_by="InviteRow.id"
     )
@@ -116,6 +121,8 @@ class InviteRow(Base):
     code: Mapped[str] = mapped_column(String(16), unique=True)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     code_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Set when the judge ejects this invitation's holder (revision 0004).
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     hearing: Mapped[HearingRow] = relationship(back_populates="invites")
 
 
@@ -211,6 +218,31 @@ class TimelineEventRow(Base):
     participant_id: Mapped[str | None] = mapped_column(String(64))
     participant_name: Mapped[str | None] = mapped_column(String(128), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AuditRow(Base):
+    """One entry of the archive's chain-of-custody log (server/audit.py; revision 0003).
+
+    Append-only and hash-chained: ``hash`` is the SHA-256 of the entry's canonical JSON, which
+    includes ``prev``, the previous entry's ``hash``; ``seq`` numbers the entries 0, 1, 2...
+    """
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(160))
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    recording_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    hearing_id: Mapped[str | None] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(1024))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
 def new_id() -> str:

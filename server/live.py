@@ -23,9 +23,13 @@ from signaling.hearing import (
     Event,
     Hearing,
     HearingEnded,
+    NoteTaken,
+    ParticipantAdmitted,
+    ParticipantEjected,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantUpdated,
+    ParticipantWaiting,
     RecordingPaused,
     RecordingResumed,
     StateChanged,
@@ -69,6 +73,9 @@ class LiveHearing:
         self._keyframe_interval = keyframe_interval
         self._background: set[asyncio.Task[None]] = set()
         self._hidden: set[str] = set()  # observers: never announced to the others
+        self._lobby: set[str] = set()  # waiting: announced to the judge and clerk only
+        #: Called with an ejected invitation's key; the server makes the revocation durable.
+        self.on_revoke: Callable[[str], Awaitable[None]] | None = None
 
     @property
     def id(self) -> str:
@@ -77,7 +84,8 @@ class LiveHearing:
     # -- joining and leaving ------------------------------------------------------------------
 
     async def join(self, connection: Connection, events: list[Event]) -> None:
-        """Admit a connection whose `Hearing.join` produced `events`; start its media."""
+        """Admit a connection whose `Hearing.join` produced `events`; start its media unless it
+        waits in the lobby."""
         pid = connection.participant_id
         participant = self.hearing.participants[pid]
         for event in events:
@@ -86,12 +94,20 @@ class LiveHearing:
         self.connections[pid] = connection
         if not grants(participant.role).visible:
             self._hidden.add(pid)
+        if not participant.admitted:
+            self._lobby.add(pid)
         await connection.send(
             messages.encode_welcome(participant, self.hearing, self._wire_ice_servers)
         )
         await self.broadcast(events, exclude=pid)
+        if participant.admitted:
+            self._start_media(connection)
+
+    def _start_media(self, connection: Connection) -> None:
+        pid = connection.participant_id
+        participant = self.hearing.participants[pid]
         role_grants = grants(participant.role)
-        if not (role_grants.publish or role_grants.subscribe):
+        if not (role_grants.publish or role_grants.subscribe) or connection.peer is not None:
             return  # archivists and admins have no media
 
         async def send_offer(offer: Offer) -> None:
@@ -120,6 +136,50 @@ class LiveHearing:
                 if publisher != pid:
                     peer.subscribe(stream)
 
+    # -- the judge's controls -----------------------------------------------------------------
+
+    async def control(self, by: str, action: str, target: str) -> None:
+        """admit / refuse (the lobby) or eject, by a participant with the control grant."""
+        now = time.time()
+        if action == "admit":
+            events = self.hearing.admit(by, target, now)
+            connection = self.connections.get(target)
+            self._lobby.discard(target)
+            if connection is not None and events:
+                await connection.send(messages.encode_admitted())
+                await self.broadcast(events, exclude=target)
+                self._start_media(connection)
+            return
+        if action == "refuse":
+            events = self.hearing.refuse(by, target, now)
+            await self._send_away(target, "refused")
+        elif action == "eject":
+            events = self.hearing.eject(by, target, now)
+            for event in events:
+                if isinstance(event, ParticipantEjected) and self.on_revoke is not None:
+                    await self.on_revoke(event.key)
+            await self._send_away(target, "ejected")
+        else:
+            raise ValueError(action)
+        await self.broadcast(events)
+        self._lobby.discard(target)
+        self._hidden.discard(target)
+
+    async def _send_away(self, participant_id: str, reason: str) -> None:
+        connection = self.connections.get(participant_id)
+        if connection is None:
+            return
+        try:
+            await connection.send(messages.encode_bye(reason))
+        except ConnectionError:
+            pass
+        await self._drop(participant_id, reason)
+        await connection.close(reason)
+
+    async def note(self, by: str, text: str) -> None:
+        """A line of the hearing log: on the recording's timeline, shown to judge and clerk."""
+        await self.broadcast(self.hearing.note(by, text, time.time()))
+
     async def leave(self, participant_id: str, reason: str) -> None:
         """The participant's socket is gone (or it left): tell the others, free its media."""
         connection = self.connections.get(participant_id)
@@ -129,6 +189,7 @@ class LiveHearing:
         await self._drop(participant_id, reason)
         await self.broadcast(events)
         self._hidden.discard(participant_id)
+        self._lobby.discard(participant_id)
 
     async def _drop(self, participant_id: str, reason: str) -> None:
         connection = self.connections.pop(participant_id, None)
@@ -184,9 +245,15 @@ class LiveHearing:
             pid_of_event = getattr(event, "participant_id", None) or getattr(
                 getattr(event, "participant", None), "id", None
             )
-            hidden = pid_of_event in self._hidden
+            if pid_of_event in self._hidden:
+                continue
+            staff_only = pid_of_event in self._lobby or isinstance(
+                event, ParticipantWaiting | NoteTaken
+            )
             for pid, connection in list(self.connections.items()):
-                if pid == exclude or hidden:
+                if pid == exclude or pid in self._lobby:
+                    continue
+                if staff_only and not self._is_staff(pid):
                     continue
                 try:
                     await connection.send(text)
@@ -228,6 +295,13 @@ class LiveHearing:
         if self.recorder is not None:
             await self.recorder.stop("complete")
 
+    def _is_staff(self, participant_id: str) -> bool:
+        participant = self.hearing.participants.get(participant_id)
+        if participant is None:
+            return False
+        role_grants = grants(participant.role)
+        return role_grants.control or role_grants.notes
+
     def _record(self, events: list[Event]) -> None:
         """Put the hearing's events on the recording's timeline."""
         if self.recorder is None:
@@ -249,6 +323,21 @@ class LiveHearing:
                 )
             elif isinstance(event, StateChanged):
                 self.recorder.event("state", {"old": event.old.value, "new": event.new.value})
+            elif isinstance(event, ParticipantWaiting):
+                p = event.participant
+                self.recorder.event(
+                    "waiting", {"participant": p.id, "name": p.name, "role": p.role}
+                )
+            elif isinstance(event, ParticipantAdmitted):
+                self.recorder.event("admit", {"participant": event.participant_id, "by": event.by})
+            elif isinstance(event, ParticipantEjected):
+                self.recorder.event("eject", {"participant": event.participant_id, "by": event.by})
+            elif isinstance(event, NoteTaken):
+                self.recorder.event(
+                    "note",
+                    {"author": event.author_id, "name": event.author_name, "text": event.text},
+                    at=event.at,
+                )
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:
@@ -283,6 +372,10 @@ def _encode_event(event: Event, hearing: Hearing) -> str | None:
         return messages.encode_participant_updated(event.participant)
     if isinstance(event, TrackPublished):
         return messages.encode_track_published(event.participant_id, event.kind)
+    if isinstance(event, ParticipantWaiting):
+        return messages.encode_participant_waiting(event.participant)
+    if isinstance(event, NoteTaken):
+        return messages.encode_note(event.at, event.author_id, event.author_name, event.text)
     if isinstance(event, RecordingPaused):
         return messages.encode_hearing_state(hearing, event.reason)
     if isinstance(event, RecordingResumed):

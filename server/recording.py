@@ -177,11 +177,11 @@ class HearingRecorder:
         if not self.stopped:
             self.session.resume(who)
 
-    def event(self, kind: str, data: dict[str, Any]) -> None:
+    def event(self, kind: str, data: dict[str, Any], at: float | None = None) -> None:
         if self.stopped:
             return
         try:
-            self.session.event(kind, data)
+            self.session.event(kind, data, at)
         except Exception:
             logger.exception("hearing %s: event %s not recorded", self.hearing_id, kind)
 

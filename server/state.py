@@ -82,6 +82,7 @@ class Services:
         self.db = Database(settings.db_url)
         self.live: dict[str, LiveHearing] = {}
         self._index_tasks: set[asyncio.Task[None]] = set()
+        self._revoked: set[str] = set()
         self._renders: asyncio.Queue[Path] = asyncio.Queue()
         self._render_task: asyncio.Task[None] | None = None
         self._live_lock = asyncio.Lock()
@@ -182,6 +183,7 @@ class Services:
                 HearingKind(row.kind),
                 HearingState(row.state),
             )
+            hearing.auto_admit = frozenset(Role(r) for r in row.auto_admit.split(",") if r)
             relay = MediaRelay() if self.settings.relay_mode == "mediarelay" else None
             # Recording starts before anyone is admitted: no media can arrive unrecorded.
             recorder = HearingRecorder(
@@ -202,16 +204,49 @@ class Services:
                 relay=relay,
                 recorder=recorder,
             )
+            live.on_revoke = self.revoke
             self.live[hearing_id] = live
             return live
 
+    async def revoke(self, key: str) -> None:
+        """An ejected invitation: its token and code stop working now and after a restart."""
+        self._revoked.add(key)
+
+        def store() -> None:
+            from server.db import InviteRow, utcnow
+
+            with self.db.session() as s:
+                invite = s.get(InviteRow, key)
+                if invite is not None and invite.revoked_at is None:
+                    invite.revoked_at = utcnow()
+
+        await asyncio.to_thread(store)
+
+    async def is_revoked(self, key: str) -> bool:
+        if key in self._revoked:
+            return True
+
+        def load() -> bool:
+            from server.db import InviteRow
+
+            with self.db.session() as s:
+                invite = s.get(InviteRow, key)
+                return invite is not None and invite.revoked_at is not None
+
+        if await asyncio.to_thread(load):
+            self._revoked.add(key)
+            return True
+        return False
+
     async def end_hearing(self, hearing_id: str) -> bool:
+        # Closed in the database first: no new join can slip in while the room empties.
+        found = await asyncio.to_thread(self._mark_closed, hearing_id)
         live = self.live.pop(hearing_id, None)
         if live is not None:
             await live.end()
             if live.recorder is not None:
                 self.render_later(live.recorder.folder)
-        return await asyncio.to_thread(self._mark_closed, hearing_id)
+        return found
 
     def _mark_closed(self, hearing_id: str) -> bool:
         from server.db import utcnow

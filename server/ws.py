@@ -18,8 +18,20 @@ from server import state
 from server.live import Connection
 from signaling import messages
 from signaling.errors import ProtocolError
-from signaling.messages import Answer, Candidate, Join, Leave, Mute, Pause, Resume
+from signaling.messages import (
+    Answer,
+    Candidate,
+    Control,
+    End,
+    Join,
+    Leave,
+    Mute,
+    Note,
+    Pause,
+    Resume,
+)
 from signaling.ratelimit import TokenBucket
+from signaling.roles import grants
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +129,18 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                     await live.pause(connection.participant_id, message.reason)
                 elif isinstance(message, Resume):
                     await live.resume(connection.participant_id)
+                elif isinstance(message, Control):
+                    await live.control(
+                        connection.participant_id, message.type, message.participant_id
+                    )
+                elif isinstance(message, Note):
+                    await live.note(connection.participant_id, message.text)
+                elif isinstance(message, End):
+                    me = live.hearing.participants.get(connection.participant_id)
+                    if me is None or not grants(me.role).control:
+                        raise ProtocolError("forbidden", "only the presiding judge ends a hearing")
+                    await services.end_hearing(live.id)
+                    break
             except ProtocolError as error:
                 await send_error(error)
                 if error.fatal:
@@ -149,6 +173,8 @@ async def _join(
     services = request.app[state.SERVICES]
     now = time.time()
     claims = services.tokens.verify_join(message.token, now)
+    if await services.is_revoked(claims.participant_key):
+        raise ProtocolError("bad-token", "this invitation was revoked", fatal=True)
     live = await services.live_hearing(claims.hearing_id)
     participant_id = uuid.uuid4().hex[:12]
     events = live.hearing.join(participant_id, claims, now)

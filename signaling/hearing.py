@@ -42,10 +42,14 @@ __all__ = [
     "HearingEnded",
     "HearingKind",
     "HearingState",
+    "NoteTaken",
     "Participant",
+    "ParticipantAdmitted",
+    "ParticipantEjected",
     "ParticipantJoined",
     "ParticipantLeft",
     "ParticipantUpdated",
+    "ParticipantWaiting",
     "RecordingPaused",
     "RecordingResumed",
     "StateChanged",
@@ -57,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 #: At most this many participants (of every role) are in one hearing at a time.
 MAX_PARTICIPANTS: Final = 100
+#: The longest line of the hearing log.
+MAX_NOTE_CHARS: Final = 2000
 
 # Tracks are listed in this order for a participant, whatever order they were published in.
 _KIND_ORDER: Final = ("audio", "video", "screen")
@@ -109,6 +115,8 @@ class Participant:
     joined_at: float
     muted: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(sorted(MUTE_KINDS), False))
     published: set[str] = field(default_factory=set)
+    #: False while waiting in the lobby: no media, not shown, not announced.
+    admitted: bool = True
 
     def to_wire(self) -> dict[str, object]:
         """The public view sent to others: ``{id, name, role, muted: {audio, video}}``."""
@@ -171,6 +179,40 @@ class StateChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ParticipantWaiting:
+    """A participant is in the lobby, waiting for the judge (told to controllers only)."""
+
+    participant: Participant
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantAdmitted:
+    """The judge admitted a waiting participant; a :class:`ParticipantJoined` follows."""
+
+    participant_id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantEjected:
+    """The judge ejected a participant: its invitation ``key`` must stop working at once."""
+
+    participant_id: str
+    key: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoteTaken:
+    """A line of the hearing log (the clerk's note), on the recording's timeline."""
+
+    at: float
+    author_id: str
+    author_name: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordingPaused:
     """The presiding judge paused the recording: ``reason`` is lawful, ``by`` names who."""
 
@@ -201,6 +243,10 @@ Event = (
     | TrackPublished
     | TrackUnpublished
     | StateChanged
+    | ParticipantWaiting
+    | ParticipantAdmitted
+    | ParticipantEjected
+    | NoteTaken
     | RecordingPaused
     | RecordingResumed
     | HearingEnded
@@ -242,6 +288,8 @@ class Hearing:
         self.state_since: float | None = None
         # Insertion order is joining order, which is the order others are listed in.
         self._participants: dict[str, Participant] = {}
+        #: Roles the judge lets in without the lobby (judge and clerk always skip it).
+        self.auto_admit: frozenset[Role] = frozenset()
         self._log = _HearingLog(logger, {"hearing_id": id})
 
     def __repr__(self) -> str:
@@ -261,14 +309,14 @@ class Hearing:
 
     def visible_participants(self) -> list[Participant]:
         """The participants shown to others (not observers), in joining order."""
-        return [p for p in self._participants.values() if grants(p.role).visible]
+        return [p for p in self._participants.values() if grants(p.role).visible and p.admitted]
 
     def subscribers_of(self, participant_id: str) -> list[str]:
         """Ids of the others who receive media, i.e. who get ``participant_id``'s tracks."""
         return [
             p.id
             for p in self._participants.values()
-            if p.id != participant_id and grants(p.role).subscribe
+            if p.id != participant_id and grants(p.role).subscribe and p.admitted
         ]
 
     def published_tracks(self) -> list[tuple[str, str]]:
@@ -326,17 +374,74 @@ class Hearing:
             events.append(self._set_state(HearingState.open, now))
         if previous is not None:
             events.extend(self._remove(previous, LeaveReason.replaced))
+        admitted = grants(claims.role).bypass_lobby or claims.role in self.auto_admit
+        if previous is not None and previous.admitted:
+            admitted = True  # a reconnect keeps its place: it was admitted already
         participant = Participant(
             id=participant_id,
             name=claims.name,
             role=claims.role,
             key=claims.participant_key,
             joined_at=now,
+            admitted=admitted,
         )
         self._participants[participant_id] = participant
-        self._log.info("participant %s joined as %s", participant_id, claims.role)
-        events.append(ParticipantJoined(participant._snapshot()))
+        if admitted:
+            self._log.info("participant %s joined as %s", participant_id, claims.role)
+            events.append(ParticipantJoined(participant._snapshot()))
+        else:
+            self._log.info("participant %s waits in the lobby as %s", participant_id, claims.role)
+            events.append(ParticipantWaiting(participant._snapshot()))
         return events
+
+    def admit(self, by: str, participant_id: str, now: float) -> list[Event]:
+        """The judge admits a participant waiting in the lobby."""
+        self._require_control(by, "admit participants")
+        participant = self._require(participant_id)
+        if participant.admitted:
+            return []
+        participant.admitted = True
+        self._log.info("participant %s admitted by %s", participant_id, by)
+        return [ParticipantAdmitted(participant_id, by), ParticipantJoined(participant._snapshot())]
+
+    def refuse(self, by: str, participant_id: str, now: float) -> list[Event]:
+        """The judge does not admit a waiting participant: it is sent away."""
+        self._require_control(by, "refuse participants")
+        participant = self._require(participant_id)
+        if participant.admitted:
+            raise ProtocolError("forbidden", "only a waiting participant can be refused")
+        return self._remove(participant, LeaveReason.refused)
+
+    def eject(self, by: str, participant_id: str, now: float) -> list[Event]:
+        """The judge ejects a participant; its invitation stops working (see ParticipantEjected)."""
+        judge = self._require_control(by, "eject participants")
+        participant = self._require(participant_id)
+        if participant.id == judge.id:
+            raise ProtocolError("forbidden", "the presiding judge cannot eject themself")
+        events: list[Event] = [ParticipantEjected(participant.id, participant.key, by)]
+        events.extend(self._remove(participant, LeaveReason.ejected))
+        return events
+
+    def set_auto_admit(self, by: str, roles: set[Role], now: float) -> list[Event]:
+        """The judge lets these roles in without waiting (e.g. every party of a hearing)."""
+        self._require_control(by, "change the lobby")
+        self.auto_admit = frozenset(roles)
+        return []
+
+    def note(self, by: str, text: str, now: float) -> list[Event]:
+        """A line for the hearing log (clerk, or the judge)."""
+        participant = self._require(by)
+        role_grants = grants(participant.role)
+        if not (role_grants.notes or role_grants.control):
+            raise ProtocolError("forbidden", f"a {participant.role} does not keep the record")
+        text = text.strip()
+        if not text or len(text) > MAX_NOTE_CHARS:
+            raise ProtocolError("bad-message", f"a note is 1 to {MAX_NOTE_CHARS} characters")
+        return [NoteTaken(now, participant.id, participant.name, text)]
+
+    def waiting(self) -> list[Participant]:
+        """Who waits in the lobby, in arrival order."""
+        return [p for p in self._participants.values() if not p.admitted]
 
     def leave(self, participant_id: str, reason: str, now: float) -> list[Event]:
         """Remove ``participant_id`` for ``reason`` (a :class:`LeaveReason` value).
@@ -379,6 +484,8 @@ class Hearing:
             raise ProtocolError("bad-message", f"unknown media kind {kind!r}")
         if kind not in grants(participant.role).publish:
             raise ProtocolError("forbidden", f"a {participant.role} may not publish {kind}")
+        if not participant.admitted:
+            raise ProtocolError("forbidden", "a participant in the lobby sends no media")
         if kind in participant.published:
             return []
         participant.published.add(kind)
@@ -441,6 +548,12 @@ class Hearing:
         self._state = new
         self.state_since = now
         return StateChanged(old, new)
+
+    def _require_control(self, participant_id: str, what: str) -> Participant:
+        participant = self._require(participant_id)
+        if not grants(participant.role).control:
+            raise ProtocolError("forbidden", f"a {participant.role} cannot {what}")
+        return participant
 
     def _require(self, participant_id: str) -> Participant:
         try:

@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from signaling.errors import ProtocolError
-from signaling.roles import MEDIA_KINDS
+from signaling.roles import MEDIA_KINDS, grants
 
 if TYPE_CHECKING:
     # Only for annotations: hearing.py imports this module at run time.
@@ -85,6 +85,7 @@ class LeaveReason(StrEnum):
     ejected = "ejected"
     replaced = "replaced"
     ended = "ended"
+    refused = "refused"  # the judge did not admit them from the lobby
 
 
 class ByeReason(StrEnum):
@@ -94,6 +95,7 @@ class ByeReason(StrEnum):
     shutdown = "shutdown"
     replaced = "replaced"
     ejected = "ejected"
+    refused = "refused"
 
 
 # --- client -> server ----------------------------------------------------------------------------
@@ -192,11 +194,50 @@ class Resume:
         return _dump({"type": self.type})
 
 
+@dataclass(frozen=True, slots=True)
+class Control:
+    """The judge acts on a participant: ``admit`` or ``refuse`` (lobby), ``eject``."""
+
+    type: str  # "admit" | "refuse" | "eject"
+    participant_id: str
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type, "participantId": self.participant_id})
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """``note``: a line of the hearing log (clerk or judge)."""
+
+    type: ClassVar[str] = "note"
+    text: str
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type, "text": self.text})
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """``end``: the presiding judge closes the hearing."""
+
+    type: ClassVar[str] = "end"
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type})
+
+
+#: The longest note accepted on the wire (the hearing checks the same bound).
+MAX_NOTE_CHARS: Final = 2000
+MAX_PARTICIPANT_ID_CHARS: Final = 64
+
 #: The only reasons a recording may be interrupted (SPC rules on hearing recordings, 2017):
 #: recess (休庭), non-public examination of evidence (不公开质证), mediation (调解).
 PAUSE_REASONS: Final = frozenset({"recess", "non-public-evidence", "mediation"})
 
-ClientMessage = Join | Answer | Candidate | Mute | Leave | Pause | Resume
+ClientMessage = Join | Answer | Candidate | Mute | Leave | Pause | Resume | Control | Note | End
 
 _SDP_TEXT: Final = re.compile(r"[\x20-\x7e\r\n]*")
 _CANDIDATE_TEXT: Final = re.compile(r"[\x20-\x7e]*")
@@ -263,6 +304,11 @@ _FIELDS: Final[Mapping[str, frozenset[str]]] = {
     "leave": frozenset({"type"}),
     "pause": frozenset({"type", "reason"}),
     "resume": frozenset({"type"}),
+    "admit": frozenset({"type", "participantId"}),
+    "refuse": frozenset({"type", "participantId"}),
+    "eject": frozenset({"type", "participantId"}),
+    "note": frozenset({"type", "text"}),
+    "end": frozenset({"type"}),
 }
 
 
@@ -373,6 +419,31 @@ def _parse_resume(obj: dict[str, Any]) -> Resume:
     return Resume()
 
 
+def _parse_control(obj: dict[str, Any]) -> Control:
+    kind = obj["type"]
+    target = _required(obj, kind, "participantId")
+    if (
+        not isinstance(target, str)
+        or not 0 < len(target) <= MAX_PARTICIPANT_ID_CHARS
+        or not target.isalnum()
+    ):
+        raise ProtocolError("bad-message", "'participantId' must be a participant's id")
+    return Control(type=kind, participant_id=target)
+
+
+def _parse_note(obj: dict[str, Any]) -> Note:
+    text = _required(obj, "note", "text")
+    if not isinstance(text, str) or not 0 < len(text.strip()) <= MAX_NOTE_CHARS:
+        raise ProtocolError("bad-message", f"'text' must be 1 to {MAX_NOTE_CHARS} characters")
+    if any(ord(c) < 32 and c not in "\n\t" for c in text):
+        raise ProtocolError("bad-message", "'text' may not hold control characters")
+    return Note(text=text)
+
+
+def _parse_end(obj: dict[str, Any]) -> End:
+    return End()
+
+
 _PARSERS: Final[Mapping[str, Callable[[dict[str, Any]], ClientMessage]]] = {
     "join": _parse_join,
     "answer": _parse_answer,
@@ -381,6 +452,11 @@ _PARSERS: Final[Mapping[str, Callable[[dict[str, Any]], ClientMessage]]] = {
     "leave": _parse_leave,
     "pause": _parse_pause,
     "resume": _parse_resume,
+    "admit": _parse_control,
+    "refuse": _parse_control,
+    "eject": _parse_control,
+    "note": _parse_note,
+    "end": _parse_end,
 }
 
 
@@ -418,19 +494,24 @@ def encode_welcome(
     ``participants`` lists the others who are visible (observers are not shown), in joining order.
     """
     others = [p.to_wire() for p in hearing.visible_participants() if p.id != participant.id]
-    return _dump(
-        {
-            "type": "welcome",
-            "participant": {
-                "id": participant.id,
-                "name": participant.name,
-                "role": participant.role.value,
-            },
-            "hearing": hearing.to_wire(),
-            "participants": others,
-            "iceServers": [server.to_wire() for server in ice_servers],
-        }
-    )
+    if not participant.admitted:
+        others = []  # the lobby does not see into the courtroom
+    message: dict[str, object] = {
+        "type": "welcome",
+        "participant": {
+            "id": participant.id,
+            "name": participant.name,
+            "role": participant.role.value,
+        },
+        "hearing": hearing.to_wire(),
+        "participants": others,
+        "iceServers": [server.to_wire() for server in ice_servers],
+        "admitted": participant.admitted,
+    }
+    role_grants = grants(participant.role)
+    if role_grants.control or role_grants.notes:
+        message["waiting"] = [p.to_wire() for p in hearing.waiting()]
+    return _dump(message)
 
 
 def encode_offer(
@@ -496,6 +577,23 @@ def encode_error(error: ProtocolError) -> str:
     """``error`` from a refusal."""
     return _dump(
         {"type": "error", "code": error.code, "message": error.message, "fatal": error.fatal}
+    )
+
+
+def encode_participant_waiting(participant: Participant) -> str:
+    """``participant-waiting`` (to the judge and clerk): someone is in the lobby."""
+    return _dump({"type": "participant-waiting", "participant": participant.to_wire()})
+
+
+def encode_admitted() -> str:
+    """``admitted``: the judge let this participant in; its media starts with the next offer."""
+    return _dump({"type": "admitted"})
+
+
+def encode_note(at: float, author_id: str, author_name: str, text: str) -> str:
+    """``note``: a line of the hearing log, to the judge and clerk."""
+    return _dump(
+        {"type": "note", "at": at, "authorId": author_id, "authorName": author_name, "text": text}
     )
 
 

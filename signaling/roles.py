@@ -53,8 +53,9 @@ class Grants:
 
     ``publish`` is a subset of :data:`MEDIA_KINDS`; ``subscribe`` means it receives others' media;
     ``visible`` means it is shown to others as a tile (observers watch unseen); ``control`` is the
-    judge's control of the hearing; ``notes`` is writing the hearing log (the clerk); ``archive`` is
-    access to recordings through the HTTP API.
+    judge's control of the hearing (admit, refuse, eject, mute others, pause, end); ``notes`` is
+    writing the hearing log (the clerk); ``archive`` is access to recordings through the HTTP API;
+    ``bypass_lobby`` enters without waiting to be admitted.
     """
 
     publish: frozenset[str]
@@ -63,6 +64,8 @@ class Grants:
     control: bool = False
     notes: bool = False
     archive: bool = False
+    #: Enters the hearing at once; everyone else waits in the lobby until the judge admits them.
+    bypass_lobby: bool = False
 
     def __post_init__(self) -> None:
         unknown = self.publish - MEDIA_KINDS
@@ -78,8 +81,12 @@ _NOTHING: Final[frozenset[str]] = frozenset()
 #: The grants table: the single source of every permission decision.
 GRANTS: Final = MappingProxyType(
     {
-        Role.judge: Grants(publish=_PRESENTER, subscribe=True, visible=True, control=True),
-        Role.clerk: Grants(publish=_PRESENTER, subscribe=True, visible=True, notes=True),
+        Role.judge: Grants(
+            publish=_PRESENTER, subscribe=True, visible=True, control=True, bypass_lobby=True
+        ),
+        Role.clerk: Grants(
+            publish=_PRESENTER, subscribe=True, visible=True, notes=True, bypass_lobby=True
+        ),
         Role.prosecutor: Grants(publish=_PRESENTER, subscribe=True, visible=True),
         Role.defence: Grants(publish=_PRESENTER, subscribe=True, visible=True),
         Role.party: Grants(publish=_PRESENTER, subscribe=True, visible=True),

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from server.app import create_app
 from server.settings import Settings
+from signaling.roles import Role
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -47,11 +48,15 @@ class RunningServer:
             ) as response:
                 return response.status, await response.json()
 
-    async def create_hearing(self, *invites: str, kind: str = "hearing") -> dict[str, Any]:
+    async def create_hearing(
+        self, *invites: str, kind: str = "hearing", lobby: bool = False
+    ) -> dict[str, Any]:
+        """A hearing with invitations "ROLE:NAME"; without `lobby` every role is let in at once."""
         body = {
             "caseNumber": "（2026）川33民初7号",
             "kind": kind,
             "invites": [{"role": r, "name": n} for r, _, n in (i.partition(":") for i in invites)],
+            "autoAdmit": [] if lobby else [r.value for r in Role],
         }
         status, result = await self.api("POST", "/api/hearings", body)
         assert status == 201, result

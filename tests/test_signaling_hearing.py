@@ -33,8 +33,12 @@ def claims(role=Role.party, key="k1", name="A", hearing_id="h1", expires_at=EXPI
     return JoinClaims(hearing_id, role, name, key, expires_at)
 
 
-def new_hearing(state=HearingState.scheduled):
-    return Hearing("h1", "康定市人民法院", "(2024)川3301民初12号", HearingKind.hearing, state)
+def new_hearing(state=HearingState.scheduled, lobby=False):
+    """A hearing; without `lobby` every role is let in at once (the lobby has its own tests)."""
+    h = Hearing("h1", "康定市人民法院", "(2024)川3301民初12号", HearingKind.hearing, state)
+    if not lobby:
+        h.auto_admit = frozenset(Role)
+    return h
 
 
 @pytest.fixture

@@ -320,6 +320,8 @@ def hearing():
     hearing.join("p1", claims(Role.judge, "k1", "张法官"), 0.0)
     hearing.join("p2", claims(Role.observer, "k2"), 0.0)
     hearing.join("p3", claims(Role.defendant, "k3", "བཀྲ་ཤིས།"), 0.0)
+    hearing.admit("p1", "p2", 0.0)
+    hearing.admit("p1", "p3", 0.0)
     hearing.set_muted("p3", "audio", True, 0.0)
     return hearing
 
@@ -350,6 +352,8 @@ def test_welcome(hearing):
             {"urls": ["turn:turn.court.example:3478"], "username": "1700:p1",
              "credential": "c2VjcmV0"},
         ],
+        "admitted": True,
+        "waiting": [],
     }  # fmt: skip
     assert "c2VjcmV0" not in repr(ice[1])
 
