@@ -78,8 +78,8 @@ async def test_wait_admit_eject_revoke_and_notes(server: RunningServer) -> None:
     finally:
         for client in (judge, clerk, party, observer):
             await client.close()
-        for r in got.values():
-            for t in r.tasks:
+        for received in got.values():
+            for t in received.tasks:
                 t.cancel()
 
     status, _ = await server.api("POST", f"/api/hearings/{hearing['id']}/end")
@@ -105,7 +105,7 @@ async def test_judge_ends_the_hearing_from_the_page_protocol(server: RunningServ
     finally:
         await judge.close()
         await party.close()
-    status, rows = await server.api("GET", "/api/hearings")
+    _, rows = await server.api("GET", "/api/hearings")
     assert {h["id"]: h["state"] for h in rows}[hearing["id"]] == "closed"
 
 

@@ -13,6 +13,7 @@ from signaling.hearing import (
     ParticipantLeft,
     ParticipantWaiting,
 )
+from signaling.messages import LeaveReason
 from signaling.roles import Role
 from tests.test_signaling_hearing import claims, new_hearing
 
@@ -53,7 +54,7 @@ def test_only_the_judge_admits(court) -> None:
 def test_refuse_sends_a_waiting_participant_away(court) -> None:
     court.join("p", claims(Role.party, "kp", "甲"), 2.0)
     events = court.refuse("judge", "p", 3.0)
-    assert events == [ParticipantLeft("p", "refused")]
+    assert events == [ParticipantLeft("p", LeaveReason.refused)]
     assert "p" not in court.participants
     court.join("q", claims(Role.party, "kq", "乙"), 2.0)
     court.admit("judge", "q", 3.0)
@@ -66,7 +67,7 @@ def test_eject_names_the_invitation_to_revoke(court) -> None:
     court.admit("judge", "p", 3.0)
     events = court.eject("judge", "p", 4.0)
     assert events[0] == ParticipantEjected("p", "kp", "judge")
-    assert events[-1] == ParticipantLeft("p", "ejected")
+    assert events[-1] == ParticipantLeft("p", LeaveReason.ejected)
     with pytest.raises(ProtocolError):
         court.eject("clerk", "judge", 4.0)
     with pytest.raises(ProtocolError):
