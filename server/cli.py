@@ -121,6 +121,8 @@ def _print_demo(settings: Any) -> None:
                         {"role": "judge", "name": "审判长"},
                         {"role": "party", "name": "当事人"},
                     ],
+                    # the demo skips the lobby so two windows see each other at once
+                    "autoAdmit": ["party"],
                 },
             )
         except CliError as exc:
