@@ -38,6 +38,8 @@ class HearingIn(BaseModel):
     case_number: str = Field(alias="caseNumber", min_length=1, max_length=128)
     kind: HearingKind = HearingKind.hearing
     invites: list[InviteIn] = Field(default_factory=list, max_length=MAX_INVITES)
+    #: A non-public hearing: no observers, recordings for admins only.
+    sealed: bool = False
     #: Roles let in without the lobby (judge and clerk always are).
     auto_admit: list[str] = Field(default_factory=list, alias="autoAdmit", max_length=16)
 
@@ -113,6 +115,7 @@ def _hearing_wire(row: HearingRow) -> dict[str, Any]:
         "caseNumber": row.case_number,
         "kind": row.kind,
         "state": row.state,
+        "sealed": bool(row.sealed),
         "createdAt": row.created_at.isoformat() if row.created_at else None,
         "endedAt": row.ended_at.isoformat() if row.ended_at else None,
     }
@@ -142,6 +145,7 @@ async def create_hearing(request: web.Request) -> web.Response:
                 case_number=body.case_number,
                 kind=body.kind.value,
                 auto_admit=",".join(auto_admit),
+                sealed=body.sealed,
             )
             s.add(row)
             invites = [

@@ -184,6 +184,7 @@ class Services:
                 HearingState(row.state),
             )
             hearing.auto_admit = frozenset(Role(r) for r in row.auto_admit.split(",") if r)
+            hearing.sealed = bool(row.sealed)
             relay = MediaRelay() if self.settings.relay_mode == "mediarelay" else None
             # Recording starts before anyone is admitted: no media can arrive unrecorded.
             recorder = HearingRecorder(

@@ -290,6 +290,8 @@ class Hearing:
         self._participants: dict[str, Participant] = {}
         #: Roles the judge lets in without the lobby (judge and clerk always skip it).
         self.auto_admit: frozenset[Role] = frozenset()
+        #: A sealed (non-public) hearing admits no observers.
+        self.sealed = False
         self._log = _HearingLog(logger, {"hearing_id": id})
 
     def __repr__(self) -> str:
@@ -362,6 +364,8 @@ class Hearing:
             raise ProtocolError("forbidden", f"a {claims.role} does not join hearings", fatal=True)
         if participant_id in self._participants:
             raise ProtocolError("already-joined", "this connection has joined already")
+        if self.sealed and claims.role is Role.observer:
+            raise ProtocolError("forbidden", "a sealed hearing cannot be observed", fatal=True)
         previous = next(
             (p for p in self._participants.values() if p.key == claims.participant_key), None
         )

@@ -120,3 +120,15 @@ async def _wait(predicate, timeout: float) -> bool:
             return True
         await asyncio.sleep(0.1)
     return predicate()
+
+
+async def test_sealed_hearing_refuses_observers(server: RunningServer) -> None:
+    status, hearing = await server.api(
+        "POST",
+        "/api/hearings",
+        {"caseNumber": "S-1", "sealed": True, "invites": [{"role": "observer", "name": "旁听"}]},
+    )
+    assert status == 201 and hearing["sealed"] is True
+    observer = HearingClient.from_invite(hearing["invites"][0]["url"])
+    with pytest.raises(RuntimeError, match="sealed"):
+        await observer.join()
