@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from aiortc import RTCIceServer
 from aiortc.contrib.media import MediaRelay
 
+from server.network import SAMPLE_INTERVAL, LinkSample, NetworkMonitor
 from server.recording import HearingRecorder
 from server.sfu.forwarder import PublishedStream
 from server.sfu.peer import Offer, Peer
@@ -62,6 +63,7 @@ class LiveHearing:
         keyframe_interval: float,
         relay: MediaRelay | None = None,
         recorder: HearingRecorder | None = None,
+        sample_interval: float = SAMPLE_INTERVAL,
     ) -> None:
         self.hearing = hearing
         self._relay = relay
@@ -76,6 +78,8 @@ class LiveHearing:
         self._lobby: set[str] = set()  # waiting: announced to the judge and clerk only
         #: Called with an ejected invitation's key; the server makes the revocation durable.
         self.on_revoke: Callable[[str], Awaitable[None]] | None = None
+        self.network = NetworkMonitor(self._peers, self._on_link_sample, sample_interval)
+        self.network.start()
 
     @property
     def id(self) -> str:
@@ -128,6 +132,7 @@ class LiveHearing:
             on_failed=on_failed,
             keyframe_interval=self._keyframe_interval,
             relay=self._relay,
+            on_state=lambda state: self._on_connection_state(pid, state),
         )
         connection.peer = peer
         peer.start()
@@ -135,6 +140,27 @@ class LiveHearing:
             for (publisher, _kind), stream in self.streams.items():
                 if publisher != pid:
                     peer.subscribe(stream)
+
+    # -- network evidence ---------------------------------------------------------------------
+
+    def _on_connection_state(self, participant_id: str, state: str) -> None:
+        if self.recorder is not None:
+            self.recorder.event("connection", {"participant": participant_id, "state": state})
+
+    async def _on_link_sample(self, sample: LinkSample) -> None:
+        link = sample.to_wire()
+        if self.recorder is not None:
+            self.recorder.event("network", link)
+        text = messages.encode_quality(link)
+        for pid, connection in list(self.connections.items()):
+            if self._is_staff(pid) and pid not in self._lobby:
+                try:
+                    await connection.send(text)
+                except ConnectionError:
+                    pass
+
+    def _peers(self) -> list[Peer]:
+        return [c.peer for c in self.connections.values() if c.peer is not None]
 
     # -- the judge's controls -----------------------------------------------------------------
 
@@ -292,6 +318,7 @@ class LiveHearing:
             await self._drop(pid, "ended")
             await connection.close("ended")
         self._record(events)
+        await self.network.stop()
         if self.recorder is not None:
             await self.recorder.stop("complete")
 
@@ -356,6 +383,7 @@ class LiveHearing:
         """Server shutdown: the hearing is not over, its recording is interrupted (not complete)."""
         for task in list(self._background):
             task.cancel()
+        await self.network.stop()
         for pid in list(self.connections):
             await self._drop(pid, "shutdown")
         if self.recorder is not None:

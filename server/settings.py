@@ -66,9 +66,25 @@ class Settings(BaseSettings):
     #: only as the benchmark's baseline.
     relay_mode: Literal["rtp", "mediarelay"] = "rtp"
     max_participants: int = Field(default=100, ge=2, le=1000)
+    #: How often each participant's link is sampled onto the timeline (network evidence).
+    network_sample_seconds: float = Field(default=5.0, ge=0.5, le=60)
     #: Render the composite ("what the court saw") in the background when a hearing ends.
     render_after_hearing: bool = True
     courts_file: Path = CONFIG_DIR / "courts.toml"
+    # -- backup (server/backup.py) -------------------------------------------------------------
+    #: Replica folder (another disk, an NFS mount) that receives each segment soon after it closes.
+    backup_dir: Path | None = None
+    #: Seconds between two looks at the manifests for newly closed files to replicate.
+    backup_interval: float = Field(default=5.0, gt=0, le=3600)
+    #: Hours between two scheduled fixity checks of primary and replicas (0: on demand only).
+    fixity_interval_hours: float = Field(default=24.0, ge=0, le=24 * 366)
+    #: S3-compatible replica through aiobotocore, used when a bucket is set.
+    s3_bucket: str | None = None
+    s3_prefix: str = "tingshen/"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
 
     @field_validator("ice_addresses")
     @classmethod

@@ -204,6 +204,7 @@ class Services:
                 self.settings.keyframe_interval,
                 relay=relay,
                 recorder=recorder,
+                sample_interval=self.settings.network_sample_seconds,
             )
             live.on_revoke = self.revoke
             self.live[hearing_id] = live

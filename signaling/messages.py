@@ -597,6 +597,11 @@ def encode_note(at: float, author_id: str, author_name: str, text: str) -> str:
     )
 
 
+def encode_quality(link: Mapping[str, object]) -> str:
+    """``quality`` (to judge and clerk): one participant's sampled link (level good/poor/bad)."""
+    return _dump({"type": "quality", **link})
+
+
 def encode_hearing_state(hearing: Hearing, pause_reason: str | None = None) -> str:
     """``hearing-state``: the hearing's state changed (e.g. paused for a recess, resumed)."""
     return _dump(

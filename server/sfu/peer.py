@@ -69,8 +69,10 @@ class Peer:
         on_failed: Callable[[str], None],
         keyframe_interval: float = 0.3,
         relay: MediaRelay | None = None,
+        on_state: Callable[[str], None] | None = None,
     ) -> None:
         self.participant_id = participant_id
+        self._on_state = on_state
         self.pc = RTCPeerConnection(
             RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
@@ -132,6 +134,8 @@ class Peer:
             return
         self.connection_state = new
         logger.info("peer %s connection %s -> %s", self.participant_id, old, new)
+        if self._on_state is not None:
+            self._on_state(new)
         if new == "failed" and not self._closed:
             self._on_failed("ice-failed")
 
