@@ -37,6 +37,7 @@ from signaling.hearing import (
     TrackPublished,
 )
 from signaling.roles import grants
+from signaling.tokens import turn_rest_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ class LiveHearing:
         self._lobby: set[str] = set()  # waiting: announced to the judge and clerk only
         #: Called with an ejected invitation's key; the server makes the revocation durable.
         self.on_revoke: Callable[[str], Awaitable[None]] | None = None
+        #: (shared secret, URLs, lifetime) of the TURN relay, when one is configured
+        self.turn: tuple[bytes, tuple[str, ...], float] | None = None
         self.network = NetworkMonitor(self._peers, self._on_link_sample, sample_interval)
         self.network.start()
 
@@ -101,11 +104,21 @@ class LiveHearing:
         if not participant.admitted:
             self._lobby.add(pid)
         await connection.send(
-            messages.encode_welcome(participant, self.hearing, self._wire_ice_servers)
+            messages.encode_welcome(participant, self.hearing, self._ice_servers_for(pid))
         )
         await self.broadcast(events, exclude=pid)
         if participant.admitted:
             self._start_media(connection)
+
+    def _ice_servers_for(self, participant_id: str) -> list[messages.IceServer]:
+        servers = list(self._wire_ice_servers)
+        if self.turn is not None:
+            secret, urls, ttl = self.turn
+            username, credential = turn_rest_credentials(
+                secret, urls, participant_id, time.time(), ttl
+            )
+            servers.append(messages.IceServer(urls, username, credential))
+        return servers
 
     def _start_media(self, connection: Connection) -> None:
         pid = connection.participant_id

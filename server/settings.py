@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     #: Default: the listening host when it is a concrete address, else every interface.
     ice_addresses: list[str] | None = None
     ice_servers: list[IceServer] = Field(default_factory=list)
+    #: TURN relay (coturn with `use-auth-secret`): each client gets short-lived credentials for
+    #: these URLs in its `welcome`, made with this shared secret (config/coturn.conf).
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: str | None = None
+    turn_ttl_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
     token_ttl_hours: float = Field(default=72.0, gt=0, le=24 * 365)
     keyframe_interval: float = Field(default=0.3, gt=0, le=5)
     #: "rtp": the forwarder (production). "mediarelay": aiortc's decode/re-encode relay, kept

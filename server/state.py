@@ -207,6 +207,12 @@ class Services:
                 sample_interval=self.settings.network_sample_seconds,
             )
             live.on_revoke = self.revoke
+            if self.settings.turn_secret and self.settings.turn_urls:
+                live.turn = (
+                    self.settings.turn_secret.encode(),
+                    tuple(self.settings.turn_urls),
+                    float(self.settings.turn_ttl_seconds),
+                )
             self.live[hearing_id] = live
             return live
 

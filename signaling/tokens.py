@@ -18,6 +18,9 @@ link; the server maps a code to a token. The randomness comes in as an argument.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import math
 import secrets
 import unicodedata
@@ -296,3 +299,21 @@ def _check_name(name: object) -> str:
     if any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in name):
         raise ProtocolError("bad-message", "a name holds only visible characters and spaces")
     return name
+
+
+def turn_rest_credentials(
+    secret: bytes, urls: tuple[str, ...], user: str, now: float, ttl: float
+) -> tuple[str, str]:
+    """Short-lived TURN credentials in coturn's ``use-auth-secret`` (TURN REST API) scheme.
+
+    The username is ``<expiry unix time>:<user>``; the password is base64(HMAC-SHA1(secret,
+    username)). coturn recomputes it with the same shared secret and refuses it after expiry, so
+    nothing is stored and a leaked credential dies on its own. ``urls`` is only checked here.
+    """
+    if not secret or not urls or ttl <= 0:
+        raise ValueError("TURN credentials need a secret, at least one URL and a positive ttl")
+    if ":" in user or not user:
+        raise ValueError("the TURN user part may not be empty or hold ':'")
+    username = f"{int(now + ttl)}:{user}"
+    digest = hmac.new(secret, username.encode(), hashlib.sha1).digest()
+    return username, base64.b64encode(digest).decode()
