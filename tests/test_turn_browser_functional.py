@@ -38,7 +38,9 @@ async () => {
   if (!pc) return null;
   const stats = await pc.getStats();
   let pair = null;
-  stats.forEach((s) => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
+  stats.forEach((s) => {
+    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+  });
   if (!pair) return null;
   const local = stats.get(pair.localCandidateId);
   return local ? local.candidateType : null;
