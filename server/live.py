@@ -146,6 +146,7 @@ class LiveHearing:
             keyframe_interval=self._keyframe_interval,
             relay=self._relay,
             on_state=lambda state: self._on_connection_state(pid, state),
+            on_video_gate=lambda state: self._on_video_gate(connection, state),
         )
         connection.peer = peer
         peer.start()
@@ -171,6 +172,14 @@ class LiveHearing:
                     await connection.send(text)
                 except ConnectionError:
                     pass
+
+    def _on_video_gate(self, connection: Connection, state: str) -> None:
+        """Audio first: tell the participant its video was paused (or is back), and the record."""
+        if self.recorder is not None:
+            self.recorder.event(
+                "video-gate", {"participant": connection.participant_id, "video": state}
+            )
+        self._spawn(connection.send(messages.encode_video_gate(state)))
 
     def _peers(self) -> list[Peer]:
         return [c.peer for c in self.connections.values() if c.peer is not None]

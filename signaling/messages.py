@@ -597,6 +597,14 @@ def encode_note(at: float, author_id: str, author_name: str, text: str) -> str:
     )
 
 
+def encode_video_gate(state: str) -> str:
+    """``video-paused`` (the link cannot carry video: audio only) or ``video-resumed``."""
+    if state not in ("on", "off"):
+        raise ValueError(state)
+    kind = "video-paused" if state == "off" else "video-resumed"
+    return _dump({"type": kind, "reason": "poor-connection" if state == "off" else None})
+
+
 def encode_quality(link: Mapping[str, object]) -> str:
     """``quality`` (to judge and clerk): one participant's sampled link (level good/poor/bad)."""
     return _dump({"type": "quality", **link})

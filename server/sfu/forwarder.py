@@ -37,6 +37,7 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSrPacket,
     RtpPacket,
@@ -187,6 +188,10 @@ class PublishedStream:
     def keyframe_arrived(self) -> None:
         self._waiting -= 1
 
+    def expect_keyframe(self) -> None:
+        """A subscribed slot (re)starts and waits for the next keyframe."""
+        self._waiting += 1
+
     def request_keyframe(self) -> None:
         if self.keyframes is not None:
             self.keyframes.request()
@@ -213,6 +218,9 @@ class SenderSlot:
         self.octets = 0
         self.retransmitted = 0
         self.remb_bps: int | None = None
+        #: Called with (kind, fraction lost 0..1) for each receiver report, (kind, -bps) for REMB.
+        self.on_feedback: Callable[[str, float, int | None], None] | None = None
+        self.paused = False  # audio first: this subscriber's link cannot carry video now
         # The stream's own line of sequence numbers and timestamps (RFC 3550 random starts).
         self._next_seq = random.getrandbits(15)
         self._last_ts = random.getrandbits(32)
@@ -247,8 +255,14 @@ class SenderSlot:
                 try:
                     self.remb_bps = unpack_remb_fci(packet.fci)[0]
                 except ValueError:
-                    pass
+                    return
+                if self.on_feedback is not None:
+                    self.on_feedback(self.kind, 0.0, self.remb_bps)
                 return
+            if isinstance(packet, RtcpRrPacket | RtcpSrPacket) and self.on_feedback is not None:
+                for report in packet.reports:
+                    if report.ssrc == self._ssrc and not self.paused:
+                        self.on_feedback(self.kind, report.fraction_lost / 256.0, None)
             await handle_rtcp(packet)  # receiver reports: aiortc keeps RTT and stats
 
         self.sender._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
@@ -298,9 +312,26 @@ class SenderSlot:
 
     # -- per packet -------------------------------------------------------------------------
 
+    def set_paused(self, paused: bool) -> None:
+        """Audio first: stop (or restart, at a keyframe) forwarding video to this subscriber."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        source = self.source
+        if paused:
+            if self.waiting_keyframe and source is not None:
+                source.keyframe_arrived()
+            self.waiting_keyframe = False
+        elif source is not None and self.kind == "video":
+            # continue this slot's own sequence line; start again at a keyframe
+            self._need_sync = True
+            self.waiting_keyframe = True
+            self._keyframe_asked = 0.0
+            source.expect_keyframe()
+
     def forward(self, packet: RtpPacket, ext_value: bytes, keyframe: bool) -> None:
         send = self._send
-        if send is None:
+        if send is None or self.paused:
             return
         if self.waiting_keyframe:
             if not keyframe:

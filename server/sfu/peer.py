@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from server.sfu.baseline import RelayedSlot, RelayedStream, relay_track
 from server.sfu.forwarder import IdleTrack, PublishedStream, SenderSlot
+from server.sfu.quality import VideoGate
 from signaling.errors import ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -70,9 +72,12 @@ class Peer:
         keyframe_interval: float = 0.3,
         relay: MediaRelay | None = None,
         on_state: Callable[[str], None] | None = None,
+        on_video_gate: Callable[[str], None] | None = None,
     ) -> None:
         self.participant_id = participant_id
         self._on_state = on_state
+        self._on_video_gate = on_video_gate
+        self.video_gate = VideoGate(now=time.monotonic())
         self.pc = RTCPeerConnection(
             RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
@@ -187,10 +192,29 @@ class Peer:
                 transceiver = self.pc.addTransceiver(IdleTrack(stream.kind), direction="sendonly")
                 transceiver.setCodecPreferences(_codec_preferences(stream.kind))
                 slot = SenderSlot(transceiver, stream.kind)
+                slot.on_feedback = self._feedback
+                slot.paused = stream.kind == "video" and self.video_gate.state == "off"
                 self.slots.append(slot)
             slot.attach(stream)
         for slot in self.slots:
             slot.transceiver.direction = "sendonly" if slot.source is not None else "inactive"
+
+    # -- audio first ---------------------------------------------------------------------------
+
+    def _feedback(self, kind: str, fraction_lost: float, remb_bps: int | None) -> None:
+        now = time.monotonic()
+        if remb_bps is not None:
+            change = self.video_gate.observe_remb(remb_bps, now)
+        else:
+            change = self.video_gate.observe_loss(kind, fraction_lost, now)
+        if change is None:
+            return
+        logger.info("peer %s: video %s (audio first)", self.participant_id, change)
+        for slot in self.slots:
+            if slot.kind == "video":
+                slot.set_paused(change == "off")
+        if self._on_video_gate is not None:
+            self._on_video_gate(change)
 
     # -- negotiation ---------------------------------------------------------------------------
 
@@ -208,7 +232,9 @@ class Peer:
                 self._apply_layout()
                 if not self.pc.getTransceivers():
                     break  # nothing to carry yet (an observer before anyone publishes): no offer
-                await self.pc.setLocalDescription(await self.pc.createOffer())
+                offer = await self.pc.createOffer()
+                offer = RTCSessionDescription(sdp=with_opus_fec(offer.sdp), type="offer")
+                await self.pc.setLocalDescription(offer)
                 self._offer_id += 1
                 self._answer = asyncio.get_running_loop().create_future()
                 await self._send_offer(self._describe_offer())
@@ -283,6 +309,29 @@ class Peer:
     @property
     def transceivers(self) -> list[RTCRtpTransceiver]:
         return self.pc.getTransceivers()
+
+
+def with_opus_fec(sdp: str) -> str:
+    """Ask for Opus in-band FEC on every Opus payload type of an offer.
+
+    A sender adds FEC when the receiver's description says `useinbandfec=1`; on a lossy link the
+    next packet then carries a low-bitrate copy of the previous one, so a single loss is repaired
+    without a retransmission (audio never waits for NACKs). aiortc writes no fmtp for Opus itself.
+    """
+    lines = sdp.split("\r\n")
+    opus = {
+        line.split()[0].split(":")[1]
+        for line in lines
+        if line.startswith("a=rtpmap:") and line.split()[1].lower().startswith("opus/")
+    }
+    out: list[str] = []
+    for line in lines:
+        out.append(line)
+        if line.startswith("a=rtpmap:") and line.split()[0].split(":")[1] in opus:
+            pt = line.split()[0].split(":")[1]
+            if not any(x.startswith(f"a=fmtp:{pt} ") for x in lines):
+                out.append(f"a=fmtp:{pt} minptime=10;useinbandfec=1")
+    return "\r\n".join(out)
 
 
 def sdp_media_count(sdp: str) -> int:

@@ -1,0 +1,99 @@
+"""Audio first: decide, per subscriber, whether its link can carry video at all.
+
+A county court at the end of a thin, lossy link must keep hearing the court when pictures cannot get
+through. The gate watches what the subscriber itself reports (RTCP receiver reports: the fraction of
+our packets it lost, per stream; REMB: the bitrate it estimates it can take) and turns that
+subscriber's video off when the link is clearly overloaded, so the audio it still gets is not
+crowded out. Nothing is re-encoded; we only choose what to forward.
+
+Hysteresis, so that it does not flap: video goes off after two bad reports in a row; it comes back
+only after a hold time and three good audio reports, as a probe; if the probe fails within
+`probe_seconds` the next hold is twice as long (up to `max_hold`), and a probe that lasts resets the
+hold. Plain logic with time passed in; the peer feeds it and applies the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    off_loss: float = 0.15  # a report with this fraction lost (or more) is bad
+    on_loss: float = 0.03  # audio reports under this are good enough to try video again
+    off_remb_bps: int = 100_000  # an estimate under this cannot carry video
+    remb_grace: float = 10.0  # a receiver's estimate starts low and ramps up: ignore it at first
+    hold: float = 5.0
+    max_hold: float = 60.0
+    probe_seconds: float = 10.0
+
+
+class VideoGate:
+    """`on` forwards video to the subscriber, `off` forwards only audio."""
+
+    def __init__(self, settings: GateSettings | None = None, now: float = 0.0) -> None:
+        self.settings = settings or GateSettings()
+        self._created = now
+        self.state = "on"
+        self._bad: deque[bool] = deque(maxlen=2)
+        self._good_audio: deque[bool] = deque(maxlen=3)
+        self._hold = self.settings.hold
+        self._off_since = 0.0
+        self._probe_since: float | None = None
+        self.changes = 0
+
+    def observe_loss(self, kind: str, fraction_lost: float, now: float) -> str | None:
+        """A receiver report from the subscriber about one of our streams."""
+        if kind == "audio":
+            self._good_audio.append(fraction_lost < self.settings.on_loss)
+        if self.state == "on":
+            self._bad.append(fraction_lost >= self.settings.off_loss)
+            if len(self._bad) == 2 and all(self._bad):
+                return self._turn_off(now, f"loss {fraction_lost:.0%} on {kind}")
+            self._check_probe(now)
+            return None
+        return self._maybe_probe(now)
+
+    def observe_remb(self, bps: int, now: float) -> str | None:
+        """A bandwidth estimate from the subscriber (REMB)."""
+        if now - self._created < self.settings.remb_grace:
+            return None
+        if self.state == "on":
+            self._bad.append(bps < self.settings.off_remb_bps)
+            if len(self._bad) == 2 and all(self._bad):
+                return self._turn_off(now, f"estimate {bps // 1000} kbit/s")
+            return None
+        return self._maybe_probe(now)
+
+    def _turn_off(self, now: float, why: str) -> str:
+        if self._probe_since is not None and now - self._probe_since < self.settings.probe_seconds:
+            self._hold = min(self._hold * 2, self.settings.max_hold)  # the probe failed
+        self._probe_since = None
+        self.state = "off"
+        self._off_since = now
+        self._bad.clear()
+        self._good_audio.clear()
+        self.changes += 1
+        logger.info("video off for %.0f s at least: %s", self._hold, why)
+        return self.state
+
+    def _maybe_probe(self, now: float) -> str | None:
+        if now - self._off_since < self._hold:
+            return None
+        if len(self._good_audio) < 3 or not all(self._good_audio):
+            return None
+        self.state = "on"
+        self._probe_since = now
+        self._bad.clear()
+        self.changes += 1
+        logger.info("video back on (probe)")
+        return self.state
+
+    def _check_probe(self, now: float) -> None:
+        if self._probe_since is not None and now - self._probe_since >= self.settings.probe_seconds:
+            self._probe_since = None
+            self._hold = self.settings.hold  # the link held: next time start short again

@@ -1,0 +1,66 @@
+"""Audio first: the video gate's hysteresis, and a paused slot restarting at a keyframe."""
+
+from __future__ import annotations
+
+from server.sfu.quality import GateSettings, VideoGate
+from tests.test_sfu_forwarder import DELTA, KEY, Rig, packet
+
+
+def test_two_bad_reports_turn_video_off_one_does_not() -> None:
+    gate = VideoGate()
+    assert gate.observe_loss("video", 0.30, 1.0) is None  # one bad report: a blip
+    assert gate.observe_loss("video", 0.01, 2.0) is None
+    assert gate.observe_loss("video", 0.30, 3.0) is None
+    assert gate.observe_loss("audio", 0.20, 4.0) == "off"  # two in a row, audio counts too
+    assert gate.state == "off"
+
+
+def test_comes_back_after_the_hold_and_good_audio_then_backs_off_when_the_probe_fails() -> None:
+    gate = VideoGate(GateSettings(hold=5.0, max_hold=60.0, probe_seconds=10.0))
+    gate.observe_loss("video", 0.5, 0.0)
+    assert gate.observe_loss("video", 0.5, 1.0) == "off"
+    for t in (2.0, 3.0, 4.0, 5.0):  # good audio, but the hold is not over
+        assert gate.observe_loss("audio", 0.0, t) is None
+    assert gate.observe_loss("audio", 0.0, 6.5) == "on"  # probe
+    gate.observe_loss("video", 0.5, 7.0)
+    assert gate.observe_loss("video", 0.5, 8.0) == "off"  # the probe failed: hold doubles
+    for t in (9.0, 10.0, 11.0, 12.0, 14.0, 17.0):
+        assert gate.observe_loss("audio", 0.0, t) is None
+    assert gate.observe_loss("audio", 0.0, 18.5) == "on"
+    # the probe lasts: the hold goes back to its start value
+    for t in (19.0, 22.0, 25.0, 29.0):
+        assert gate.observe_loss("video", 0.01, t) is None
+    gate.observe_loss("video", 0.5, 30.0)
+    assert gate.observe_loss("video", 0.5, 31.0) == "off"
+    assert gate.observe_loss("audio", 0.0, 33.0) is None
+    assert gate.observe_loss("audio", 0.0, 34.0) is None
+    assert gate.observe_loss("audio", 0.0, 36.5) == "on"
+
+
+def test_remb_is_ignored_while_the_estimate_ramps_up() -> None:
+    gate = VideoGate(now=0.0)
+    assert gate.observe_remb(30_000, 1.0) is None
+    assert gate.observe_remb(30_000, 2.0) is None
+    assert gate.observe_remb(30_000, 11.0) is None
+    assert gate.observe_remb(30_000, 12.0) == "off"
+
+
+async def test_paused_slot_sends_nothing_then_restarts_at_a_keyframe_without_a_gap() -> None:
+    rig = Rig("video")
+    try:
+        rig.stream.on_rtp(packet(10, 0, KEY))
+        rig.stream.on_rtp(packet(11, 3000, DELTA, marker=1))
+        rig.slot.set_paused(True)
+        rig.stream.on_rtp(packet(12, 6000, DELTA, marker=1))
+        assert len(rig.sent) == 2
+        rig.slot.set_paused(False)
+        rig.stream.on_rtp(packet(13, 9000, DELTA, marker=1))  # not a keyframe: wait
+        assert len(rig.sent) == 2
+        rig.stream.on_rtp(packet(14, 12000, KEY))
+        out = rig.parsed()
+        assert len(out) == 3
+        # the subscriber sees one continuous sequence: no hole for its NACKs to chase
+        assert out[2].sequence_number == (out[1].sequence_number + 1) & 0xFFFF
+        assert out[2].timestamp != out[1].timestamp
+    finally:
+        await rig.close()
