@@ -65,6 +65,7 @@ class LiveHearing:
         relay: MediaRelay | None = None,
         recorder: HearingRecorder | None = None,
         sample_interval: float = SAMPLE_INTERVAL,
+        reconnect_grace: float = 30.0,
     ) -> None:
         self.hearing = hearing
         self._relay = relay
@@ -76,6 +77,7 @@ class LiveHearing:
         self._keyframe_interval = keyframe_interval
         self._background: set[asyncio.Task[None]] = set()
         self._hidden: set[str] = set()  # observers: never announced to the others
+        self.reconnect_grace = reconnect_grace
         self._lobby: set[str] = set()  # waiting: announced to the judge and clerk only
         #: Called with an ejected invitation's key; the server makes the revocation durable.
         self.on_revoke: Callable[[str], Awaitable[None]] | None = None
@@ -227,6 +229,30 @@ class LiveHearing:
     async def note(self, by: str, text: str) -> None:
         """A line of the hearing log: on the recording's timeline, shown to judge and clerk."""
         await self.broadcast(self.hearing.note(by, text, time.time()))
+
+    def disconnected(self, participant_id: str) -> None:
+        """The socket dropped without a `leave`: keep the participant's place for a while.
+
+        A rejoin with the same invitation within `reconnect_grace` replaces this connection and
+        keeps its place (no lobby again); otherwise it leaves as `disconnected`. Either way the
+        gap is on the recording's timeline, which is how a court tells a network failure from a
+        refusal to appear.
+        """
+        connection = self.connections.get(participant_id)
+        if connection is None:
+            return
+        if self.recorder is not None:
+            self.recorder.event("disconnected", {"participant": participant_id})
+        if self.reconnect_grace <= 0:
+            self._spawn(self.leave(participant_id, "disconnected"))
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(self.reconnect_grace)
+            if self.connections.get(participant_id) is connection:
+                await self.leave(participant_id, "disconnected")
+
+        self._spawn(later())
 
     async def leave(self, participant_id: str, reason: str) -> None:
         """The participant's socket is gone (or it left): tell the others, free its media."""

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     #: only as the benchmark's baseline.
     relay_mode: Literal["rtp", "mediarelay"] = "rtp"
     max_participants: int = Field(default=100, ge=2, le=1000)
+    #: A participant whose link drops keeps its place this long (a rejoin takes it back).
+    reconnect_grace_seconds: float = Field(default=30.0, ge=0, le=600)
     #: How often each participant's link is sampled onto the timeline (network evidence).
     network_sample_seconds: float = Field(default=5.0, ge=0.5, le=60)
     #: Render the composite ("what the court saw") in the background when a hearing ends.

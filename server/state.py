@@ -205,6 +205,7 @@ class Services:
                 relay=relay,
                 recorder=recorder,
                 sample_interval=self.settings.network_sample_seconds,
+                reconnect_grace=self.settings.reconnect_grace_seconds,
             )
             live.on_revoke = self.revoke
             if self.settings.turn_secret and self.settings.turn_urls:

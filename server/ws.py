@@ -160,7 +160,11 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                 reason != "replaced"
                 and live.connections.get(connection.participant_id) is connection
             ):
-                await live.leave(connection.participant_id, reason)
+                if reason == "disconnected":
+                    # A dropped link is not a departure: keep the place for the grace period.
+                    live.disconnected(connection.participant_id)
+                else:
+                    await live.leave(connection.participant_id, reason)
         services.sockets.discard(ws)
         if not ws.closed:
             await ws.close()
