@@ -221,9 +221,10 @@ async def test_only_the_judge_pauses_only_for_a_lawful_reason(server: RunningSer
     assert gaps[0]["reason"] == "recess" and "审判长" in json.dumps(gaps[0], ensure_ascii=False)
     span = wall(gaps[0]["end"]) - wall(gaps[0]["start"])
     assert 1.5 < span < 4, gaps[0]
-    # nothing was recorded inside the gap
+    # nothing was recorded inside the gap (frames in flight at the resume carry their capture
+    # time, which may precede the resume by the network and jitter-buffer delay)
     for e in manifest(folder):
         if e.get("type") == "segment":
             assert not (
-                wall(gaps[0]["start"]) + 0.1 < wall(e["start"]) < wall(gaps[0]["end"]) - 0.1
+                wall(gaps[0]["start"]) + 0.5 < wall(e["start"]) < wall(gaps[0]["end"]) - 0.5
             )
