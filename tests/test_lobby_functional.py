@@ -132,3 +132,31 @@ async def test_sealed_hearing_refuses_observers(server: RunningServer) -> None:
     observer = HearingClient.from_invite(hearing["invites"][0]["url"])
     with pytest.raises(RuntimeError, match="sealed"):
         await observer.join()
+
+
+async def test_a_dropped_link_keeps_the_place_for_the_grace_period(server: RunningServer) -> None:
+    hearing = await server.create_hearing("judge:审判长", "party:甲", lobby=True)
+    urls = [i["url"] for i in hearing["invites"]]
+    judge = HearingClient.from_invite(urls[0])
+    party = HearingClient.from_invite(urls[1])
+    await judge.join()
+    party_id = (await party.join())["participant"]["id"]
+    await judge.send({"type": "admit", "participantId": party_id})
+    await party.next_message("admitted")
+    await party.close(leave=False)  # the link drops: no leave message
+    await asyncio.sleep(1.0)
+    seen = list(_drained(judge))
+    assert not any(m["type"] == "participant-left" for m in seen), seen
+    back = HearingClient.from_invite(urls[1])
+    try:
+        welcome = await back.join()
+        assert welcome["admitted"] is True  # no second trip through the lobby
+        left = await judge.next_message("participant-left")
+        assert left["participantId"] == party_id and left["reason"] == "replaced"
+    finally:
+        await back.close()
+        await judge.close()
+    await server.api("POST", f"/api/hearings/{hearing['id']}/end")
+    (folder,) = (server.settings.recordings_dir / hearing["id"]).iterdir()
+    kinds = [json.loads(x)["kind"] for x in (folder / "events.jsonl").read_text().splitlines()]
+    assert "disconnected" in kinds
