@@ -196,7 +196,8 @@ class LiveHearing:
             connection = self.connections.get(target)
             self._lobby.discard(target)
             if connection is not None and events:
-                await connection.send(messages.encode_admitted())
+                others = [p for p in self.hearing.visible_participants() if p.id != target]
+                await connection.send(messages.encode_admitted(others))
                 await self.broadcast(events, exclude=target)
                 self._start_media(connection)
             return

@@ -585,9 +585,12 @@ def encode_participant_waiting(participant: Participant) -> str:
     return _dump({"type": "participant-waiting", "participant": participant.to_wire()})
 
 
-def encode_admitted() -> str:
-    """``admitted``: the judge let this participant in; its media starts with the next offer."""
-    return _dump({"type": "admitted"})
+def encode_admitted(participants: Sequence[Participant] = ()) -> str:
+    """``admitted``: the judge let this participant in; its media starts with the next offer.
+
+    ``participants`` are those already in the hearing (the lobby's welcome listed no one).
+    """
+    return _dump({"type": "admitted", "participants": [p.to_wire() for p in participants]})
 
 
 def encode_note(at: float, author_id: str, author_name: str, text: str) -> str:

@@ -1,6 +1,11 @@
 /**
- * The hearing page (`/hearing?token=...`): the device check before joining, the room, and the screens
- * shown once the participant has left, the hearing ended, or joining failed.
+ * The hearing page (`/hearing?token=...`): the device check before joining, the lobby (waiting for the
+ * presiding judge to admit us), the room, and the screens shown once the participant has left, the
+ * hearing ended, joining failed, or the judge refused or removed the participant.
+ *
+ * In the room, the court has more: the judge and the clerk see who waits in the lobby and keep the
+ * hearing log (notes); the presiding judge admits, refuses, ejects, pauses and resumes the recording
+ * and ends the hearing. Everyone sees whether the hearing is being recorded.
  *
  * This module only wires the DOM. The protocol lives in `session.js` (WebSocket + reconnection) and
  * `peer.js` (offers and tracks), the camera and microphone in `media.js`, the tiles in `tiles.js`, and
@@ -8,9 +13,19 @@
  * state and is safe to call at any time, so a language switch simply calls them all again.
  */
 
+import { TwoStepButton } from "./confirm.js";
 import { bindLanguageSelect, initLanguage, onLanguageChange, t, tOr } from "./i18n.js";
 import { LocalMedia } from "./media.js";
-import { HearingSession, INVISIBLE_ROLES, OBSERVER_ROLE } from "./session.js";
+import {
+  cleanNoteText,
+  CONTROL_ROLES,
+  HearingSession,
+  INVISIBLE_ROLES,
+  MAX_NOTE_CHARS,
+  OBSERVER_ROLE,
+  PAUSE_REASONS,
+  STAFF_ROLES,
+} from "./session.js";
 import { isVisible, ParticipantGrid, roleLabel } from "./tiles.js";
 
 const $ = (id) => document.getElementById(id);
@@ -18,8 +33,19 @@ const $ = (id) => document.getElementById(id);
 /** getUserMedia can wait on a permission prompt; past this, joining is allowed anyway. */
 const MEDIA_START_WAIT_MS = 8000;
 const TOAST_MS = 8000;
-const BANNER_STATES = new Set(["connecting", "connected", "reconnecting", "failed", "left", "ended"]);
-const FINAL_STATES = new Set(["left", "ended", "failed"]);
+const BANNER_STATES = new Set([
+  "connecting",
+  "connected",
+  "reconnecting",
+  "failed",
+  "left",
+  "ended",
+  "refused",
+  "ejected",
+]);
+const FINAL_STATES = new Set(["left", "ended", "failed", "refused", "ejected"]);
+/** A judge's command that the server neither carried out nor refused: its button works again after this. */
+const PENDING_MS = 5000;
 
 initLanguage();
 bindLanguageSelect($("language-select"));
@@ -27,7 +53,10 @@ bindLanguageSelect($("language-select"));
 const token = new URLSearchParams(location.search).get("token") ?? "";
 const media = new LocalMedia();
 const session = new HearingSession({ token, media });
-const grid = new ParticipantGrid($("participant-grid"), { onAudioBlocked });
+const grid = new ParticipantGrid($("participant-grid"), {
+  onAudioBlocked,
+  onEject: (participantId) => session.eject(participantId),
+});
 
 let mediaReady = false; // the first device request settled (or took too long)
 let mediaBusy = false; // a device switch is in progress
@@ -37,7 +66,10 @@ let mediaBusy = false; // a device switch is in progress
 
 Object.defineProperty(window, "tingshen", {
   value: Object.freeze({
-    /** "prejoin", then the banner's states: connecting, connected, reconnecting, failed, left, ended. */
+    /**
+     * "prejoin", then the banner's states: connecting, connected, reconnecting, and the final ones
+     * failed, left, ended, refused, ejected.
+     */
     get state() {
       return session.state === "idle" ? "prejoin" : session.state;
     },
@@ -55,6 +87,22 @@ Object.defineProperty(window, "tingshen", {
     get hearing() {
       return session.hearing ? { ...session.hearing } : null;
     },
+    /** false while waiting in the lobby, true once admitted, null before the first welcome. */
+    get admitted() {
+      return session.admitted;
+    },
+    /** Who waits in the lobby (judge and clerk only; empty for others): [{id, name, role}]. */
+    get waiting() {
+      return [...session.waiting.values()].map(({ id, name, role }) => ({ id, name, role }));
+    },
+    /** {state: "open" | "paused" | ..., pauseReason}. */
+    get hearingState() {
+      return { ...session.hearingState };
+    },
+    /** The hearing log as received (judge and clerk): [{at, authorId, authorName, text}]. */
+    get notes() {
+      return session.notes.map((note) => ({ ...note }));
+    },
     /** mid -> {participantId, kind} of the remote tracks being played. */
     get tracks() {
       const result = {};
@@ -71,8 +119,21 @@ Object.defineProperty(window, "tingshen", {
 // Screens and banner
 
 function showScreen(name) {
-  for (const id of ["prejoin", "room", "closed"]) $(id).hidden = id !== name;
+  for (const id of ["prejoin", "lobby", "room", "closed"]) $(id).hidden = id !== name;
   document.body.dataset.screen = name;
+}
+
+/** The screen the session's state calls for, once the participant pressed "join". */
+function renderScreen() {
+  if (FINAL_STATES.has(session.state)) {
+    renderClosed();
+    showScreen("closed");
+  } else if (session.admitted === false) {
+    showScreen("lobby");
+  } else {
+    showScreen("room");
+    renderRoom();
+  }
 }
 
 function renderBanner() {
@@ -119,13 +180,15 @@ function renderClosed() {
   } else if (state === "ended") {
     title = t("closed.ended.title");
     body = t("closed.ended.body");
+  } else if (state === "refused" || state === "ejected") {
+    // No way back from here: the judge decided (and an ejected invitation no longer works).
+    title = t(`closed.${state}.title`);
+    body = t(`closed.${state}.body`);
   } else if (state === "failed") {
     title = t("closed.failed.title");
     if (info.reason === "replaced") {
       body = t("closed.replaced");
       canRejoin = true; // take the hearing back to this window, on purpose
-    } else if (info.reason === "ejected") {
-      body = t("closed.ejected");
     } else if (info.code) {
       body = tOr(`error.${info.code}`, info.message || t("error.unknown"));
     }
@@ -262,20 +325,19 @@ function renderControls() {
 $("mute-button").addEventListener("click", () => session.setMuted("audio", !media.muted.audio));
 $("camera-button").addEventListener("click", () => session.setMuted("video", !media.muted.video));
 $("leave-button").addEventListener("click", () => session.leave());
+$("lobby-leave-button").addEventListener("click", () => session.leave());
 
 $("join-button").addEventListener("click", () => {
   if (!token) return;
-  showScreen("room");
-  renderRoom();
   session.join();
+  renderScreen();
 });
 
 $("rejoin-button").addEventListener("click", async () => {
   $("rejoin-button").disabled = true;
   await media.restart();
-  showScreen("room");
-  renderRoom();
   session.join();
+  renderScreen();
 });
 
 // Leaving the page on purpose is a leave, not a drop: the others see "left" at once instead of
@@ -297,7 +359,259 @@ function renderRoom() {
   $("observer-count").textContent = observers > 0 ? t("room.observers", { n: observers }) : "";
   renderControls();
   renderOwnVideo();
+  renderCourtControls();
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Recording state (everyone)
+
+function renderRecordingState() {
+  const el = $("recording-state");
+  const { state, pauseReason } = session.hearingState;
+  if (!session.self || (state !== "open" && state !== "paused")) {
+    el.hidden = true;
+    el.removeAttribute("data-state");
+    el.textContent = "";
+    return;
+  }
+  el.hidden = false;
+  if (state === "paused") {
+    el.dataset.state = "paused";
+    el.dataset.reason = pauseReason ?? "";
+    el.textContent = pauseReason
+      ? t("recording.paused", { reason: tOr(`pause.reason.${pauseReason}`, pauseReason) })
+      : t("recording.pausedNoReason");
+  } else {
+    el.dataset.state = "recording";
+    el.dataset.reason = "";
+    el.textContent = t("recording.on");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The court's controls: the lobby list (judge; clerk read-only), the notes (clerk and judge), and the
+// presiding judge's pause / resume / end and eject (on the tiles).
+
+const isJudge = () => CONTROL_ROLES.has(session.self?.role);
+const isStaff = () => STAFF_ROLES.has(session.self?.role);
+
+/** participant id -> timer, for lobby entries whose admit/refuse went out and awaits its effect. */
+const lobbyPending = new Map();
+/** The pause/resume that went out and awaits `hearing-state`: a timer, or null. */
+let hearingStatePending = null;
+/** The note text sent and not yet echoed back by the server (the input is cleared on its echo). */
+let pendingNote = null;
+
+const endButton = new TwoStepButton($("end-hearing-button"), {
+  onConfirm: () => session.endHearing(),
+  render: (armed) => {
+    $("end-hearing-button").textContent = t(armed ? "judge.endConfirm" : "judge.end");
+  },
+});
+
+function renderCourtControls() {
+  const staff = isStaff();
+  const judge = isJudge();
+  $("staff-panel").hidden = !staff;
+  $("room").dataset.staff = String(staff);
+  $("judge-controls").hidden = !judge;
+  if (!judge) endButton.disarm();
+  grid.setCanEject(judge);
+  renderLobbyPanel();
+  renderJudgeControls();
+  renderNotesForm();
+}
+
+/** The lawful reasons, in the page's language (rebuilt only on a language switch: an open list stays open). */
+function renderPauseReasons() {
+  const select = $("pause-reason");
+  const chosen = select.value || PAUSE_REASONS[0];
+  select.replaceChildren(...PAUSE_REASONS.map((reason) => new Option(t(`pause.reason.${reason}`), reason)));
+  select.value = chosen;
+}
+
+function renderJudgeControls() {
+  const select = $("pause-reason");
+  const paused = session.hearingState.state === "paused";
+  $("pause-group").hidden = paused;
+  $("resume-button").hidden = !paused;
+  const pending = hearingStatePending !== null;
+  $("pause-button").disabled = pending;
+  $("resume-button").disabled = pending;
+  select.disabled = pending;
+  endButton.refresh();
+}
+
+function renderLobbyPanel() {
+  const list = $("lobby-list");
+  const judge = isJudge();
+  const waiting = session.waiting;
+  $("lobby-readonly").hidden = judge || waiting.size === 0;
+  $("lobby-empty").hidden = waiting.size > 0;
+  $("lobby-count").textContent = waiting.size > 0 ? `(${waiting.size})` : "";
+  // Keyed update: an entry that stays keeps its element, so keyboard focus on it is not lost.
+  const entries = new Map([...list.children].map((li) => [li.dataset.participantId, li]));
+  for (const [id, li] of entries) {
+    if (!waiting.has(id)) {
+      li.remove();
+      clearTimeout(lobbyPending.get(id));
+      lobbyPending.delete(id);
+    }
+  }
+  for (const participant of waiting.values()) {
+    const li = entries.get(participant.id) ?? createLobbyEntry(participant);
+    if (!li.isConnected) list.append(li);
+    updateLobbyEntry(li, participant, judge);
+  }
+}
+
+function createLobbyEntry(participant) {
+  const li = document.createElement("li");
+  li.className = "lobby-entry";
+  li.dataset.testid = "lobby-entry";
+  li.dataset.participantId = participant.id;
+  const who = document.createElement("div");
+  who.className = "lobby-who";
+  const name = document.createElement("span");
+  name.className = "lobby-name";
+  const role = document.createElement("span");
+  role.className = "lobby-role";
+  who.append(name, role);
+  const actions = document.createElement("div");
+  actions.className = "lobby-actions";
+  const admit = document.createElement("button");
+  admit.type = "button";
+  admit.className = "button primary small";
+  admit.dataset.testid = "admit-button";
+  admit.dataset.participantId = participant.id;
+  admit.addEventListener("click", () => lobbyCommand(participant.id, (id) => session.admit(id)));
+  const refuse = document.createElement("button");
+  refuse.type = "button";
+  refuse.className = "button small";
+  refuse.dataset.testid = "refuse-button";
+  refuse.dataset.participantId = participant.id;
+  refuse.addEventListener("click", () => lobbyCommand(participant.id, (id) => session.refuse(id)));
+  actions.append(admit, refuse);
+  li.append(who, actions);
+  return li;
+}
+
+function updateLobbyEntry(li, participant, judge) {
+  li.querySelector(".lobby-name").textContent = participant.name;
+  const role = roleLabel(participant.role);
+  li.querySelector(".lobby-role").textContent = role;
+  li.querySelector(".lobby-role").hidden = role === "";
+  li.querySelector(".lobby-actions").hidden = !judge;
+  const pending = lobbyPending.has(participant.id);
+  li.dataset.pending = String(pending);
+  for (const [testid, key] of [
+    ["admit-button", "lobbyPanel.admit"],
+    ["refuse-button", "lobbyPanel.refuse"],
+  ]) {
+    const button = li.querySelector(`[data-testid="${testid}"]`);
+    button.textContent = t(key);
+    button.setAttribute("aria-label", t(`${key}Label`, { name: participant.name }));
+    button.dataset.participantName = participant.name;
+    button.disabled = pending;
+  }
+}
+
+/** Admit or refuse: the entry waits (buttons disabled) until the server moves the participant on. */
+function lobbyCommand(participantId, command) {
+  if (lobbyPending.has(participantId) || !command(participantId)) return;
+  lobbyPending.set(
+    participantId,
+    setTimeout(() => {
+      lobbyPending.delete(participantId);
+      renderLobbyPanel();
+    }, PENDING_MS),
+  );
+  renderLobbyPanel();
+}
+
+function hearingStateCommand(command) {
+  if (hearingStatePending !== null || !command()) return;
+  hearingStatePending = setTimeout(() => {
+    hearingStatePending = null;
+    renderJudgeControls();
+  }, PENDING_MS);
+  renderJudgeControls();
+}
+
+$("pause-button").addEventListener("click", () =>
+  hearingStateCommand(() => session.pause($("pause-reason").value)),
+);
+$("resume-button").addEventListener("click", () => hearingStateCommand(() => session.resume()));
+
+// Notes --------------------------------------------------------------------------------------------
+
+const pad2 = (n) => String(n).padStart(2, "0");
+
+/** HH:MM:SS in the court's local time (the browser's), whatever the language. */
+function clockTime(date) {
+  return `${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())}`;
+}
+
+function noteEntry(note) {
+  const date = new Date(note.at * 1000);
+  const li = document.createElement("li");
+  li.className = "note-entry";
+  li.dataset.testid = "note-entry";
+  li.dataset.authorId = note.authorId;
+  const head = document.createElement("div");
+  head.className = "note-head";
+  const time = document.createElement("time");
+  time.className = "note-time";
+  time.dateTime = date.toISOString();
+  time.textContent = clockTime(date);
+  const author = document.createElement("span");
+  author.className = "note-author";
+  author.textContent = note.authorName;
+  head.append(time, author);
+  const text = document.createElement("p");
+  text.className = "note-text";
+  text.textContent = note.text;
+  li.append(head, text);
+  return li;
+}
+
+function appendNote(note) {
+  const log = $("notes-log");
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+  log.append(noteEntry(note));
+  $("notes-empty").hidden = true;
+  if (atBottom || note.authorId === session.self?.id) log.scrollTop = log.scrollHeight;
+  // Our own note came back from the server: it is in the log, so the input can be emptied.
+  if (note.authorId === session.self?.id && pendingNote !== null && note.text === pendingNote) {
+    if (cleanNoteText($("note-input").value) === pendingNote) $("note-input").value = "";
+    pendingNote = null;
+    renderNotesForm();
+  }
+}
+
+function renderNotesForm() {
+  const text = cleanNoteText($("note-input").value);
+  $("note-submit").disabled = text === "" || Array.from(text).length > MAX_NOTE_CHARS;
+}
+
+function submitNote() {
+  const text = cleanNoteText($("note-input").value);
+  if (text === "") return;
+  // The text stays in the input until the server echoes it: a refused note (shown as a toast) is not lost.
+  if (session.addNote(text)) pendingNote = text;
+}
+
+$("note-input").addEventListener("input", renderNotesForm);
+$("note-input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    submitNote();
+  }
+});
+$("notes-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  submitNote();
+});
 
 let audioHintShown = false;
 
@@ -355,16 +669,27 @@ session.addEventListener("statechange", () => {
   renderBanner();
   if (FINAL_STATES.has(session.state)) {
     grid.clear();
-    renderClosed();
-    showScreen("closed");
+    endButton.disarm();
+    renderScreen();
   }
 });
 session.addEventListener("retry", renderBanner);
 session.addEventListener("welcome", () => {
   if (INVISIBLE_ROLES.has(session.self?.role)) media.stop(); // an observer's camera has nowhere to go
   renderCaseInfo();
-  renderRoom();
+  renderScreen();
 });
+session.addEventListener("lobby", () => {
+  if (!FINAL_STATES.has(session.state)) renderScreen();
+});
+session.addEventListener("waiting", renderLobbyPanel);
+session.addEventListener("hearingstate", () => {
+  clearTimeout(hearingStatePending);
+  hearingStatePending = null;
+  renderRecordingState();
+  renderJudgeControls();
+});
+session.addEventListener("note", (event) => appendNote(event.detail));
 session.addEventListener("participants", renderRoom);
 session.addEventListener("remotetracks", renderRoom);
 session.addEventListener("servererror", (event) => showServerError(event.detail));
@@ -384,11 +709,14 @@ onLanguageChange(() => {
   renderMediaMessages();
   renderControls();
   renderClosed();
+  renderRecordingState();
+  renderPauseReasons();
   grid.relabel();
   if (!$("room").hidden) renderRoom();
 });
 
 showScreen("prejoin");
+renderPauseReasons();
 renderBanner();
 renderCaseInfo();
 renderJoinButton();

@@ -9,11 +9,20 @@
  * aiortc has no ICE restart, so a new peer connection is the only repair the server can take part in.
  *
  * `state` is what the banner shows:
- *   idle -> connecting -> connected <-> reconnecting -> ... ; and the final states left / ended / failed.
+ *   idle -> connecting -> connected <-> reconnecting -> ... ; and the final states left / ended / failed /
+ *   refused (the judge did not let us in from the lobby) / ejected (the judge sent us out).
  * `connected` means the server welcomed us and the media path is up (or there is no media to carry).
+ * Waiting in the lobby is `connected` with `admitted === false`: the socket is up, no offer comes until
+ * the judge admits us (PROTOCOL.md "The lobby").
+ *
+ * The court's side of the hearing is kept here too: who waits in the lobby (judge and clerk only), the
+ * hearing's state (open / paused with a lawful reason) and the hearing log's notes (judge and clerk).
+ * The judge's commands (`admit`, `refuse`, `eject`, `pause`, `resume`, `endHearing`) and `addNote` only
+ * send; what changed comes back from the server as events, and a refusal as `servererror`.
  *
  * Events: `statechange`, `retry` (detail {attempt, delayMs} or null once the attempt starts), `welcome`,
- * `participants`, `remotetracks`, `servererror` (detail: the error message).
+ * `participants`, `remotetracks`, `servererror` (detail: the error message), `lobby` (`admitted`
+ * changed), `waiting` (the lobby list changed), `hearingstate`, `note` (detail: the new note).
  */
 
 import { HearingPeer } from "./peer.js";
@@ -34,6 +43,15 @@ const NO_MEDIA_GRACE_MS = 3000;
 /** Fatal error codes after which trying again with the same token cannot succeed. */
 const TERMINAL_ERRORS = new Set(["bad-token", "token-expired", "hearing-not-found", "forbidden"]);
 
+/** The judge's lawful reasons to pause the recording (signaling/messages.py `PAUSE_REASONS`). */
+export const PAUSE_REASONS = Object.freeze(["recess", "non-public-evidence", "mediation"]);
+/** A note of the hearing log is 1 to this many characters (PROTOCOL.md `note`). */
+export const MAX_NOTE_CHARS = 2000;
+/** Roles with the `control` grant (signaling/roles.py): admit, refuse, eject, pause, resume, end. */
+export const CONTROL_ROLES = new Set(["judge"]);
+/** Roles told about the lobby and the hearing log (`control` or `notes` grant), and who write notes. */
+export const STAFF_ROLES = new Set(["judge", "clerk"]);
+
 export const OBSERVER_ROLE = "observer";
 /** Roles that are in the hearing without being shown (signaling/roles.py `visible=False`). */
 export const INVISIBLE_ROLES = new Set([OBSERVER_ROLE, "archivist", "admin"]);
@@ -49,6 +67,26 @@ export function normalizeParticipant(p) {
     name: typeof p.name === "string" ? p.name : "",
     role: typeof p.role === "string" ? p.role : "",
     muted: { audio: p.muted?.audio === true, video: p.muted?.video === true },
+  };
+}
+
+/**
+ * A note as the server will take it: CR/LF made LF, control characters other than newline and tab
+ * dropped (the server refuses them), surrounding space trimmed. May be "" (nothing to send).
+ */
+export function cleanNoteText(text) {
+  return String(text)
+    .replace(/\r\n?/g, "\n")
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "")
+    .trim();
+}
+
+function normalizeNote(message) {
+  return {
+    at: Number.isFinite(message.at) ? message.at : Date.now() / 1000,
+    authorId: message.authorId != null ? String(message.authorId) : "",
+    authorName: typeof message.authorName === "string" ? message.authorName : "",
+    text: typeof message.text === "string" ? message.text : "",
   };
 }
 
@@ -122,6 +160,14 @@ export class HearingSession extends EventTarget {
     this.hearing = null;
     /** id -> participant, everyone but ourselves (observers included; the page decides what to show). */
     this.participants = new Map();
+    /** null before the first welcome; false while waiting in the lobby; true once in the hearing. */
+    this.admitted = null;
+    /** id -> participant waiting in the lobby, in arrival order (told to the judge and clerk only). */
+    this.waiting = new Map();
+    /** The hearing's state: `open` or `paused` (with a lawful reason; null if joined during a pause). */
+    this.hearingState = { state: null, pauseReason: null };
+    /** The hearing log as received (judge and clerk), oldest first. Kept across reconnections. */
+    this.notes = [];
     this.iceServers = [];
     /** Consecutive attempts that did not reach `connected`. */
     this.attempt = 0;
@@ -158,6 +204,51 @@ export class HearingSession extends EventTarget {
   setMuted(kind, muted) {
     this.media.setMuted(kind, muted);
     if (this.conn?.welcomed) this.conn.channel.send({ type: "mute", kind, muted });
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // The judge's controls and the hearing log. Each returns whether the message went out; the server
+  // answers with events (participant-joined, hearing-state, note, bye ...) or an `error`.
+
+  admit(participantId) {
+    return this.#send({ type: "admit", participantId: String(participantId) });
+  }
+
+  refuse(participantId) {
+    return this.#send({ type: "refuse", participantId: String(participantId) });
+  }
+
+  eject(participantId) {
+    return this.#send({ type: "eject", participantId: String(participantId) });
+  }
+
+  pause(reason) {
+    if (!PAUSE_REASONS.includes(reason)) throw new Error(`not a lawful reason to pause: ${reason}`);
+    return this.#send({ type: "pause", reason });
+  }
+
+  resume() {
+    return this.#send({ type: "resume" });
+  }
+
+  /** End the hearing for everyone (judge only); the server answers every participant with `bye ended`. */
+  endHearing() {
+    return this.#send({ type: "end" });
+  }
+
+  /** Add a line to the hearing log; false (nothing sent) if the text is empty or too long. */
+  addNote(text) {
+    const clean = cleanNoteText(text);
+    if (clean === "" || Array.from(clean).length > MAX_NOTE_CHARS) return false;
+    return this.#send({ type: "note", text: clean });
+  }
+
+  #send(message) {
+    const sent = Boolean(this.conn?.welcomed) && this.conn.channel.send(message);
+    if (!sent) {
+      this.dispatchEvent(new CustomEvent("servererror", { detail: { code: "not-connected", local: true } }));
+    }
+    return sent;
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -249,6 +340,8 @@ export class HearingSession extends EventTarget {
     this.stopInfo = info;
     this.media.stop();
     this.participants.clear();
+    this.waiting.clear();
+    this.dispatchEvent(new Event("waiting"));
     this.#setRetry(null);
     this.dispatchEvent(new Event("participants"));
     this.dispatchEvent(new Event("remotetracks"));
@@ -268,13 +361,32 @@ export class HearingSession extends EventTarget {
         else conn.offersBeforeWelcome.push(message); // out of order; applied right after welcome
         break;
       case "participant-joined":
+        // Someone admitted from the lobby arrives this way: off the waiting list, onto the grid.
+        if (message.participant?.id != null) this.#removeWaiting(String(message.participant.id));
+        this.#upsertParticipant(message.participant);
+        break;
       case "participant-updated":
         this.#upsertParticipant(message.participant);
         break;
-      case "participant-left":
-        if (this.participants.delete(String(message.participantId))) {
+      case "participant-left": {
+        const id = String(message.participantId);
+        this.#removeWaiting(id); // left the lobby, or refused
+        if (this.participants.delete(id)) {
           this.dispatchEvent(new Event("participants"));
         }
+        break;
+      }
+      case "participant-waiting":
+        this.#addWaiting(message.participant);
+        break;
+      case "admitted":
+        this.#onAdmitted(message);
+        break;
+      case "hearing-state":
+        this.#setHearingState(message.state, message.pauseReason);
+        break;
+      case "note":
+        this.#onNote(message);
         break;
       case "track-published":
         break; // informational: the offer that carries the track follows
@@ -298,6 +410,22 @@ export class HearingSession extends EventTarget {
     conn.welcomed = true;
     this.self = normalizeParticipant(message.participant);
     this.hearing = message.hearing && typeof message.hearing === "object" ? { ...message.hearing } : null;
+    // An older server says nothing of the lobby: then we are in.
+    this.admitted = message.admitted !== false;
+    this.waiting = new Map();
+    for (const p of Array.isArray(message.waiting) ? message.waiting : []) {
+      if (p && p.id != null && String(p.id) !== this.self.id) {
+        const participant = normalizeParticipant(p);
+        this.waiting.set(participant.id, participant);
+      }
+    }
+    // The welcome gives the state but not why a pause began; `hearing-state` says that when it changes.
+    const welcomeState = typeof this.hearing?.state === "string" ? this.hearing.state : null;
+    this.hearingState = {
+      state: welcomeState,
+      pauseReason:
+        welcomeState === "paused" && this.hearingState.state === "paused" ? this.hearingState.pauseReason : null,
+    };
     this.iceServers = normalizeIceServers(message.iceServers);
     this.participants = new Map();
     for (const p of Array.isArray(message.participants) ? message.participants : []) {
@@ -350,8 +478,56 @@ export class HearingSession extends EventTarget {
       this.#updateMediaState(conn);
     });
     this.dispatchEvent(new Event("welcome"));
+    this.dispatchEvent(new Event("lobby"));
+    this.dispatchEvent(new Event("waiting"));
+    this.dispatchEvent(new Event("hearingstate"));
     this.dispatchEvent(new Event("participants"));
     this.#updateMediaState(conn);
+  }
+
+  /** The judge let us in from the lobby; an offer follows. */
+  #onAdmitted(message) {
+    this.admitted = true;
+    // Who is already in the hearing (the lobby's welcome listed no one), if the server says.
+    if (Array.isArray(message.participants)) {
+      for (const p of message.participants) {
+        if (p && p.id != null && String(p.id) !== this.self?.id) {
+          const participant = normalizeParticipant(p);
+          this.participants.set(participant.id, participant);
+        }
+      }
+    }
+    this.dispatchEvent(new Event("lobby"));
+    this.dispatchEvent(new Event("participants"));
+  }
+
+  #addWaiting(raw) {
+    if (!raw || raw.id == null) return;
+    const participant = normalizeParticipant(raw);
+    if (this.self && participant.id === this.self.id) return;
+    this.waiting.set(participant.id, participant);
+    this.dispatchEvent(new Event("waiting"));
+  }
+
+  #removeWaiting(id) {
+    if (this.waiting.delete(id)) this.dispatchEvent(new Event("waiting"));
+  }
+
+  #setHearingState(state, pauseReason) {
+    if (typeof state !== "string") return;
+    this.hearingState = {
+      state,
+      pauseReason: state === "paused" && typeof pauseReason === "string" ? pauseReason : null,
+    };
+    if (this.hearing) this.hearing.state = state;
+    this.dispatchEvent(new Event("hearingstate"));
+  }
+
+  #onNote(message) {
+    if (typeof message.text !== "string") return;
+    const note = normalizeNote(message);
+    this.notes.push(note);
+    this.dispatchEvent(new CustomEvent("note", { detail: note }));
   }
 
   #upsertParticipant(raw) {
@@ -389,8 +565,11 @@ export class HearingSession extends EventTarget {
         this.#stop("ended", { reason });
         break;
       case "replaced": // we joined elsewhere: coming back here would throw that one out, and so on
-      case "ejected":
         this.#stop("failed", { reason });
+        break;
+      case "refused": // the judge did not let us in from the lobby
+      case "ejected": // the judge sent us out; the invitation no longer works
+        this.#stop(reason, { reason });
         break;
       default: // "shutdown" and anything new: the server may come back; try again with backoff
         this.#lost(conn, `bye (${reason})`);

@@ -6,10 +6,16 @@
  * the DOM match, creating, updating and removing tiles. Tracks and participants arrive in either order
  * (an offer can name a participant before `participant-joined` arrives), so the tile pulls its tracks
  * from the map each time instead of being pushed them once.
+ *
+ * On the presiding judge's page each tile also carries an eject button (two clicks: see confirm.js).
  */
 
+import { TwoStepButton } from "./confirm.js";
 import { t, tOr } from "./i18n.js";
 import { INVISIBLE_ROLES } from "./session.js";
+
+/** After an eject that did not take effect (refused by the server), the button works again after this. */
+const EJECT_RETRY_MS = 5000;
 
 export function roleLabel(role) {
   return role ? tOr(`role.${role}`, role) : "";
@@ -24,10 +30,15 @@ export class ParticipantGrid {
    * @param {HTMLElement} container where tiles go
    * @param {object} [options]
    * @param {() => void} [options.onAudioBlocked] autoplay policy refused to play a participant's sound
+   * @param {(participantId: string) => boolean} [options.onEject] the judge confirmed an eject; returns
+   *   whether the command went out
    */
-  constructor(container, { onAudioBlocked = () => {} } = {}) {
+  constructor(container, { onAudioBlocked = () => {}, onEject = () => false } = {}) {
     this.container = container;
     this.onAudioBlocked = onAudioBlocked;
+    this.onEject = onEject;
+    /** Whether tiles show the eject button (the presiding judge's page). */
+    this.canEject = false;
     /** participant id -> {el, video, audio, placeholder, name, role, mutedAudio, mutedVideo} */
     this.tiles = new Map();
     this.participants = new Map();
@@ -47,6 +58,16 @@ export class ParticipantGrid {
     for (const participant of visible) {
       const tile = this.tiles.get(participant.id) ?? this.#createTile(participant);
       this.#updateTile(tile, participant, remoteTracks);
+    }
+  }
+
+  /** Show or hide the eject buttons (they are for the presiding judge only). */
+  setCanEject(canEject) {
+    if (this.canEject === canEject) return;
+    this.canEject = canEject;
+    for (const tile of this.tiles.values()) {
+      tile.actions.hidden = !canEject;
+      tile.eject.disarm();
     }
   }
 
@@ -112,10 +133,24 @@ export class ParticipantGrid {
     mutedVideo.dataset.testid = "participant-muted-video";
     label.append(name, role, mutedAudio, mutedVideo);
 
-    el.append(video, placeholder, label, audio);
+    const actions = document.createElement("div");
+    actions.className = "tile-actions";
+    actions.hidden = !this.canEject;
+    const ejectButton = document.createElement("button");
+    ejectButton.type = "button";
+    ejectButton.className = "button tile-eject";
+    ejectButton.dataset.testid = "eject-button";
+    ejectButton.dataset.participantId = participant.id;
+    actions.append(ejectButton);
+
+    el.append(video, placeholder, label, actions, audio);
     this.container.append(el);
 
-    const tile = { el, video, audio, placeholder, initial, noVideo, name, role, mutedAudio, mutedVideo };
+    const tile = { el, video, audio, placeholder, initial, noVideo, name, role, mutedAudio, mutedVideo, actions };
+    tile.eject = new TwoStepButton(ejectButton, {
+      onConfirm: () => this.#eject(tile, participant.id),
+      render: (armed) => this.#labelEject(tile, armed),
+    });
     // A remote track is `muted` while no media arrives on it (e.g. the sender's first keyframe is
     // still on its way): show the placeholder rather than a black box.
     tile.onTrackMute = () => this.#updateVideoVisibility(tile);
@@ -161,6 +196,27 @@ export class ParticipantGrid {
     tile.noVideo.textContent = t("tile.noVideo");
     tile.mutedAudio.textContent = t("tile.mutedAudio");
     tile.mutedVideo.textContent = t("tile.mutedVideo");
+    tile.eject.button.dataset.participantName = participant.name;
+    tile.eject.refresh();
+  }
+
+  #labelEject(tile, armed) {
+    const name = this.participants.get(tile.el.dataset.participantId)?.name ?? "";
+    const button = tile.eject?.button;
+    if (!button) return; // called once from the constructor, before `tile.eject` is set
+    button.textContent = armed ? t("tile.ejectConfirm") : t("tile.eject");
+    button.setAttribute("aria-label", t(armed ? "tile.ejectConfirmLabel" : "tile.ejectLabel", { name }));
+  }
+
+  #eject(tile, participantId) {
+    if (!this.onEject(participantId)) return;
+    // Sent: the tile goes when the server says the participant left. Should a refusal come instead
+    // (shown as a toast), the button works again after a while.
+    tile.eject.button.disabled = true;
+    clearTimeout(tile.ejectTimer);
+    tile.ejectTimer = setTimeout(() => {
+      tile.eject.button.disabled = false;
+    }, EJECT_RETRY_MS);
   }
 
   #updateVideoVisibility(tile, participant = this.participants.get(tile.el.dataset.participantId)) {
@@ -195,6 +251,8 @@ export class ParticipantGrid {
   }
 
   #removeTile(id, tile) {
+    tile.eject.disarm();
+    clearTimeout(tile.ejectTimer);
     this.#setTrack(tile, tile.video, null);
     this.#setTrack(tile, tile.audio, null);
     tile.el.remove();
