@@ -22,6 +22,7 @@ from server.sfu.peer import Offer, Peer
 from signaling import messages
 from signaling.hearing import (
     Event,
+    FloorChanged,
     Hearing,
     HearingEnded,
     NoteTaken,
@@ -227,6 +228,23 @@ class LiveHearing:
         await self._drop(participant_id, reason)
         await connection.close(reason)
 
+    async def floor(self, by: str, message: messages.Silence | messages.Floor) -> None:
+        """The judge's mute of a participant, or a meeting's floor: whose audio is forwarded."""
+        now = time.time()
+        if isinstance(message, messages.Silence):
+            events = self.hearing.silence(by, message.participant_id, message.muted, now)
+        elif message.type == "request-floor":
+            events = self.hearing.request_floor(by, now)
+        else:
+            events = self.hearing.give_floor(by, message.participant_id, now)
+        self._apply_floor()
+        await self.broadcast(events)
+
+    def _apply_floor(self) -> None:
+        for (pid, kind), stream in self.streams.items():
+            if kind == "audio":
+                stream.silenced = not self.hearing.audible(pid)
+
     async def note(self, by: str, text: str) -> None:
         """A line of the hearing log: on the recording's timeline, shown to judge and clerk."""
         await self.broadcast(self.hearing.note(by, text, time.time()))
@@ -299,6 +317,8 @@ class LiveHearing:
             logger.exception("hearing %s: refused %s track of %s", self.id, stream.kind, pid)
             return
         self.streams[(pid, stream.kind)] = stream
+        if stream.kind == "audio":
+            stream.silenced = not self.hearing.audible(pid)
         if self.recorder is not None:
             self.recorder.add_stream(stream, self.hearing.participants[pid].name)
         for other_id, other in self.connections.items():
@@ -408,6 +428,15 @@ class LiveHearing:
                 self.recorder.event("admit", {"participant": event.participant_id, "by": event.by})
             elif isinstance(event, ParticipantEjected):
                 self.recorder.event("eject", {"participant": event.participant_id, "by": event.by})
+            elif isinstance(event, FloorChanged):
+                self.recorder.event(
+                    "floor",
+                    {
+                        "holder": event.holder,
+                        "requests": list(event.requests),
+                        "silenced": list(event.silenced),
+                    },
+                )
             elif isinstance(event, NoteTaken):
                 self.recorder.event(
                     "note",
@@ -451,6 +480,8 @@ def _encode_event(event: Event, hearing: Hearing) -> str | None:
         return messages.encode_track_published(event.participant_id, event.kind)
     if isinstance(event, ParticipantWaiting):
         return messages.encode_participant_waiting(event.participant)
+    if isinstance(event, FloorChanged):
+        return messages.encode_floor(event.holder, event.requests, event.silenced)
     if isinstance(event, NoteTaken):
         return messages.encode_note(event.at, event.author_id, event.author_name, event.text)
     if isinstance(event, RecordingPaused):

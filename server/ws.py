@@ -23,12 +23,14 @@ from signaling.messages import (
     Candidate,
     Control,
     End,
+    Floor,
     Join,
     Leave,
     Mute,
     Note,
     Pause,
     Resume,
+    Silence,
 )
 from signaling.ratelimit import TokenBucket
 from signaling.roles import grants
@@ -135,6 +137,8 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                     )
                 elif isinstance(message, Note):
                     await live.note(connection.participant_id, message.text)
+                elif isinstance(message, Silence | Floor):
+                    await live.floor(connection.participant_id, message)
                 elif isinstance(message, End):
                     me = live.hearing.participants.get(connection.participant_id)
                     if me is None or not grants(me.role).control:

@@ -38,6 +38,7 @@ __all__ = [
     "MAX_PARTICIPANTS",
     "TRANSITIONS",
     "Event",
+    "FloorChanged",
     "Hearing",
     "HearingEnded",
     "HearingKind",
@@ -213,6 +214,20 @@ class NoteTaken:
 
 
 @dataclass(frozen=True, slots=True)
+class FloorChanged:
+    """Who may speak (a meeting's presenter, or the judge's spotlight) and who asks to.
+
+    ``holder`` None means everyone may speak. ``silenced`` lists participants whose audio the
+    server stops forwarding (the judge's mute, or everyone but the holder and the chair in a
+    meeting); their audio is still recorded as it arrives.
+    """
+
+    holder: str | None
+    requests: tuple[str, ...]
+    silenced: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RecordingPaused:
     """The presiding judge paused the recording: ``reason`` is lawful, ``by`` names who."""
 
@@ -247,6 +262,7 @@ Event = (
     | ParticipantAdmitted
     | ParticipantEjected
     | NoteTaken
+    | FloorChanged
     | RecordingPaused
     | RecordingResumed
     | HearingEnded
@@ -292,6 +308,9 @@ class Hearing:
         self.auto_admit: frozenset[Role] = frozenset()
         #: A sealed (non-public) hearing admits no observers.
         self.sealed = False
+        self._floor: str | None = None
+        self._floor_requests: list[str] = []
+        self._silenced: set[str] = set()  # muted by the judge
         self._log = _HearingLog(logger, {"hearing_id": id})
 
     def __repr__(self) -> str:
@@ -443,6 +462,57 @@ class Hearing:
             raise ProtocolError("bad-message", f"a note is 1 to {MAX_NOTE_CHARS} characters")
         return [NoteTaken(now, participant.id, participant.name, text)]
 
+    # --- the floor: who speaks -------------------------------------------------------------------
+
+    def silence(self, by: str, participant_id: str, silenced: bool, now: float) -> list[Event]:
+        """The judge mutes (or unmutes) a participant's audio for everyone."""
+        judge = self._require_control(by, "mute others")
+        self._require(participant_id)
+        if participant_id == judge.id:
+            raise ProtocolError("forbidden", "the presiding judge cannot mute themself this way")
+        if silenced:
+            self._silenced.add(participant_id)
+        else:
+            self._silenced.discard(participant_id)
+        return [self._floor_event()]
+
+    def request_floor(self, participant_id: str, now: float) -> list[Event]:
+        """A court in a meeting asks to speak."""
+        participant = self._require(participant_id)
+        if not participant.admitted or "audio" not in grants(participant.role).publish:
+            raise ProtocolError("forbidden", f"a {participant.role} does not take the floor")
+        if participant_id in self._floor_requests or participant_id == self._floor:
+            return []
+        self._floor_requests.append(participant_id)
+        return [self._floor_event()]
+
+    def give_floor(self, by: str, participant_id: str | None, now: float) -> list[Event]:
+        """The chair gives the floor to one participant (None: takes it back, all may speak)."""
+        self._require_control(by, "give the floor")
+        if participant_id is not None:
+            target = self._require(participant_id)
+            if not target.admitted:
+                raise ProtocolError("forbidden", "a waiting participant cannot have the floor")
+            if participant_id in self._floor_requests:
+                self._floor_requests.remove(participant_id)
+        self._floor = participant_id
+        return [self._floor_event()]
+
+    def audible(self, participant_id: str) -> bool:
+        """Whether the server forwards this participant's audio to the others now."""
+        if participant_id in self._silenced:
+            return False
+        if self._floor is None or participant_id == self._floor:
+            return True
+        participant = self._participants.get(participant_id)
+        return participant is not None and grants(participant.role).control  # the chair
+
+    def _floor_event(self) -> FloorChanged:
+        silenced = tuple(
+            sorted(pid for pid in self._participants if not self.audible(pid))
+        )
+        return FloorChanged(self._floor, tuple(self._floor_requests), silenced)
+
     def waiting(self) -> list[Participant]:
         """Who waits in the lobby, in arrival order."""
         return [p for p in self._participants.values() if not p.admitted]
@@ -571,6 +641,11 @@ class Hearing:
         ]
         participant.published.clear()
         del self._participants[participant.id]
+        self._silenced.discard(participant.id)
+        if participant.id in self._floor_requests:
+            self._floor_requests.remove(participant.id)
+        if self._floor == participant.id:
+            self._floor = None
         self._log.info("participant %s left (%s)", participant.id, reason)
         events.append(ParticipantLeft(participant.id, reason))
         return events

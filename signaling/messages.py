@@ -229,6 +229,35 @@ class End:
         return _dump({"type": self.type})
 
 
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """``mute-participant``: the judge stops (or restores) a participant's audio for everyone."""
+
+    type: ClassVar[str] = "mute-participant"
+    participant_id: str
+    muted: bool
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump(
+            {"type": self.type, "participantId": self.participant_id, "muted": self.muted}
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """``request-floor`` (a court asks to speak) or ``give-floor`` (the chair; null takes it back)."""
+
+    type: str  # "request-floor" | "give-floor"
+    participant_id: str | None = None
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        if self.type == "request-floor":
+            return _dump({"type": self.type})
+        return _dump({"type": self.type, "participantId": self.participant_id})
+
+
 #: The longest note accepted on the wire (the hearing checks the same bound).
 MAX_NOTE_CHARS: Final = 2000
 MAX_PARTICIPANT_ID_CHARS: Final = 64
@@ -237,7 +266,20 @@ MAX_PARTICIPANT_ID_CHARS: Final = 64
 #: recess (休庭), non-public examination of evidence (不公开质证), mediation (调解).
 PAUSE_REASONS: Final = frozenset({"recess", "non-public-evidence", "mediation"})
 
-ClientMessage = Join | Answer | Candidate | Mute | Leave | Pause | Resume | Control | Note | End
+ClientMessage = (
+    Join
+    | Answer
+    | Candidate
+    | Mute
+    | Leave
+    | Pause
+    | Resume
+    | Control
+    | Note
+    | End
+    | Silence
+    | Floor
+)
 
 _SDP_TEXT: Final = re.compile(r"[\x20-\x7e\r\n]*")
 _CANDIDATE_TEXT: Final = re.compile(r"[\x20-\x7e]*")
@@ -309,6 +351,9 @@ _FIELDS: Final[Mapping[str, frozenset[str]]] = {
     "eject": frozenset({"type", "participantId"}),
     "note": frozenset({"type", "text"}),
     "end": frozenset({"type"}),
+    "mute-participant": frozenset({"type", "participantId", "muted"}),
+    "request-floor": frozenset({"type"}),
+    "give-floor": frozenset({"type", "participantId"}),
 }
 
 
@@ -444,6 +489,35 @@ def _parse_end(obj: dict[str, Any]) -> End:
     return End()
 
 
+def _participant_id(obj: dict[str, Any], kind: str, nullable: bool = False) -> str | None:
+    target = obj.get("participantId") if nullable else _required(obj, kind, "participantId")
+    if target is None and nullable:
+        return None
+    if (
+        not isinstance(target, str)
+        or not 0 < len(target) <= MAX_PARTICIPANT_ID_CHARS
+        or not target.isalnum()
+    ):
+        raise ProtocolError("bad-message", "'participantId' must be a participant's id")
+    return target
+
+
+def _parse_silence(obj: dict[str, Any]) -> Silence:
+    target = _participant_id(obj, "mute-participant")
+    muted = _required(obj, "mute-participant", "muted")
+    if not isinstance(muted, bool):
+        raise ProtocolError("bad-message", "'muted' must be true or false")
+    assert target is not None
+    return Silence(participant_id=target, muted=muted)
+
+
+def _parse_floor(obj: dict[str, Any]) -> Floor:
+    kind = obj["type"]
+    if kind == "request-floor":
+        return Floor(type=kind)
+    return Floor(type=kind, participant_id=_participant_id(obj, kind, nullable=True))
+
+
 _PARSERS: Final[Mapping[str, Callable[[dict[str, Any]], ClientMessage]]] = {
     "join": _parse_join,
     "answer": _parse_answer,
@@ -457,6 +531,9 @@ _PARSERS: Final[Mapping[str, Callable[[dict[str, Any]], ClientMessage]]] = {
     "eject": _parse_control,
     "note": _parse_note,
     "end": _parse_end,
+    "mute-participant": _parse_silence,
+    "request-floor": _parse_floor,
+    "give-floor": _parse_floor,
 }
 
 
@@ -597,6 +674,18 @@ def encode_note(at: float, author_id: str, author_name: str, text: str) -> str:
     """``note``: a line of the hearing log, to the judge and clerk."""
     return _dump(
         {"type": "note", "at": at, "authorId": author_id, "authorName": author_name, "text": text}
+    )
+
+
+def encode_floor(holder: str | None, requests: Sequence[str], silenced: Sequence[str]) -> str:
+    """``floor``: who holds the floor (null: everyone may speak), who asks, whose audio is off."""
+    return _dump(
+        {
+            "type": "floor",
+            "holder": holder,
+            "requests": list(requests),
+            "silenced": list(silenced),
+        }
     )
 
 

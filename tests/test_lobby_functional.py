@@ -160,3 +160,55 @@ async def test_a_dropped_link_keeps_the_place_for_the_grace_period(server: Runni
     (folder,) = (server.settings.recordings_dir / hearing["id"]).iterdir()
     kinds = [json.loads(x)["kind"] for x in (folder / "events.jsonl").read_text().splitlines()]
     assert "disconnected" in kinds
+
+
+async def test_judge_mute_and_meeting_floor_stop_forwarding_audio(server: RunningServer) -> None:
+    hearing = await server.create_hearing(
+        "judge:州中院", "party:石渠县法院", "party:色达县法院", kind="meeting"
+    )
+    urls = [i["url"] for i in hearing["invites"]]
+    got: dict[str, Received] = defaultdict(Received)
+
+    def on_track(pid, kind, track, transceiver) -> None:
+        got[pid].tasks.append(asyncio.ensure_future(drain(track, got[pid])))
+
+    from tests.media import ToneTrack
+
+    chair = HearingClient.from_invite(urls[0], on_track=on_track)
+    a = HearingClient.from_invite(urls[1], tracks={"audio": ToneTrack(300)})
+    b = HearingClient.from_invite(urls[2], tracks={"audio": ToneTrack(600)})
+    try:
+        await chair.join()
+        a_id = (await a.join())["participant"]["id"]
+        b_id = (await b.join())["participant"]["id"]
+        assert await _wait(lambda: got[a_id].audio_frames > 20 and got[b_id].audio_frames > 20, 15)
+
+        await a.send({"type": "request-floor"})
+        floor = await chair.next_message("floor")
+        assert floor["requests"] == [a_id]
+        await chair.send({"type": "give-floor", "participantId": a_id})
+        floor = await b.next_message("floor")
+        floor = floor if floor["holder"] else await b.next_message("floor")
+        assert floor["holder"] == a_id and b_id in floor["silenced"]
+        await asyncio.sleep(0.5)
+        before = (got[a_id].audio_frames, got[b_id].audio_frames)
+        await asyncio.sleep(1.5)
+        after = (got[a_id].audio_frames, got[b_id].audio_frames)
+        assert after[0] - before[0] > 40  # the holder is heard
+        assert after[1] - before[1] < 5  # the others are not forwarded
+
+        await chair.send({"type": "give-floor", "participantId": None})
+        await chair.send({"type": "mute-participant", "participantId": a_id, "muted": True})
+        await asyncio.sleep(0.5)
+        before = (got[a_id].audio_frames, got[b_id].audio_frames)
+        await asyncio.sleep(1.5)
+        after = (got[a_id].audio_frames, got[b_id].audio_frames)
+        assert after[0] - before[0] < 5 and after[1] - before[1] > 40
+        await a.send({"type": "mute-participant", "participantId": b_id, "muted": True})
+        assert (await a.next_message("error"))["code"] == "forbidden"
+    finally:
+        for client in (chair, a, b):
+            await client.close()
+        for received in got.values():
+            for t in received.tasks:
+                t.cancel()

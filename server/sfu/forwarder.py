@@ -101,6 +101,8 @@ class PublishedStream:
         self.media_ssrc: int | None = None
         self.sender_report: tuple[int, int] | None = None  # (ntp, rtp) of the publisher's last SR
         self.on_report: Callable[[int, int], None] | None = None  # the recorder's SR hook
+        #: Not forwarded to anyone (the judge's mute, a meeting's floor); still recorded.
+        self.silenced = False
         self.packets = 0
         self.octets = 0
         self.tap: internals.FrameTap | None = None
@@ -149,7 +151,7 @@ class PublishedStream:
         self.packets += 1
         self.octets += len(packet.payload)
         outputs = self.outputs
-        if not outputs:
+        if not outputs or self.silenced:
             return
         keyframe = False
         if self._is_video:
