@@ -132,6 +132,8 @@ async def create_hearing(request: web.Request) -> web.Response:
         return json_error(400, "bad-request", exc.errors(include_url=False)[0]["msg"])
     except ProtocolError as error:
         return json_error(400, error.code, error.message)
+    if body.kind is HearingKind.consultation:
+        return json_error(400, "bad-request", "consultation rooms are opened from a hearing")
     court = body.court or services.default_court
     if court not in services.courts:
         return json_error(400, "unknown-court", f"no court with code {court!r}")

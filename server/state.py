@@ -23,7 +23,7 @@ from server.recording import HearingRecorder, load_signer, recover_interrupted
 from server.settings import Court, Settings
 from signaling import messages
 from signaling.errors import ProtocolError
-from signaling.hearing import Hearing, HearingKind, HearingState
+from signaling.hearing import CONSULTATION_ROLES, Hearing, HearingKind, HearingState
 from signaling.roles import Role
 from signaling.tokens import TokenAuthority
 
@@ -36,6 +36,8 @@ LiveHearingT = LiveHearing
 SECRET_FILE = "secret.key"
 ADMIN_TOKEN_FILE = "admin.token"
 ADMIN_TOKEN_TTL = 10 * 365 * 24 * 3600.0
+#: A hearing's consultation room is `<hearing id>` + this (hearing ids are hex: no clash).
+CONSULTATION_SUFFIX = "c"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -171,6 +173,8 @@ class Services:
             live = self.live.get(hearing_id)
             if live is not None:
                 return live
+            if hearing_id.endswith(CONSULTATION_SUFFIX):
+                return await self._consultation_room(hearing_id)
             row: HearingRow | None = await asyncio.to_thread(self.db.get_hearing, hearing_id)
             if row is None:
                 raise ProtocolError("hearing-not-found", "no such hearing", fatal=True)
@@ -247,9 +251,47 @@ class Services:
             return True
         return False
 
+    async def _consultation_room(self, room_id: str) -> LiveHearing:
+        """The private room linked to a hearing: no recorder, only defence and defendant.
+
+        Both are true by construction: this is the only place such a room is made, it is given no
+        recorder, and the hearing core refuses every other role at `join`.
+        """
+        parent_id = room_id.removesuffix(CONSULTATION_SUFFIX)
+        row = await asyncio.to_thread(self.db.get_hearing, parent_id)
+        if row is None or row.state == HearingState.closed:
+            raise ProtocolError("hearing-not-found", "no such hearing", fatal=True)
+        hearing = Hearing(room_id, row.court, row.case_number, HearingKind.consultation)
+        hearing.auto_admit = CONSULTATION_ROLES  # nobody is there to admit them
+        live = LiveHearing(
+            hearing,
+            self.ice_servers,
+            self.wire_ice_servers,
+            self.settings.keyframe_interval,
+            recorder=None,
+            reconnect_grace=self.settings.reconnect_grace_seconds,
+        )
+        self.live[room_id] = live
+        return live
+
+    def consultation_event(self, room_id: str, kind: str, name: str, role: str) -> None:
+        """Only that a consultation happened, who and when, goes on the hearing's timeline."""
+        parent = self.live.get(room_id.removesuffix(CONSULTATION_SUFFIX))
+        if parent is not None and parent.recorder is not None:
+            parent.recorder.event(kind, {"name": name, "role": role})
+
+    def consultation_url(self, hearing_id: str, role: Role, name: str, key: str) -> str:
+        token = self.tokens.issue_join(
+            hearing_id + CONSULTATION_SUFFIX, role, name, time.time(), 3600.0, participant_key=key
+        )
+        return f"{self.settings.base_url}/hearing?token={token}"
+
     async def end_hearing(self, hearing_id: str) -> bool:
         # Closed in the database first: no new join can slip in while the room empties.
         found = await asyncio.to_thread(self._mark_closed, hearing_id)
+        room = self.live.pop(hearing_id + CONSULTATION_SUFFIX, None)
+        if room is not None:
+            await room.end()
         live = self.live.pop(hearing_id, None)
         if live is not None:
             await live.end()

@@ -18,9 +18,11 @@ from server import state
 from server.live import Connection
 from signaling import messages
 from signaling.errors import ProtocolError
+from signaling.hearing import CONSULTATION_ROLES, HearingKind
 from signaling.messages import (
     Answer,
     Candidate,
+    Consult,
     Control,
     End,
     Floor,
@@ -139,6 +141,19 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                     await live.note(connection.participant_id, message.text)
                 elif isinstance(message, Silence | Floor):
                     await live.floor(connection.participant_id, message)
+                elif isinstance(message, Consult):
+                    asker = live.hearing.participants[connection.participant_id]
+                    if (
+                        asker.role not in CONSULTATION_ROLES
+                        or live.hearing.kind is HearingKind.consultation
+                    ):
+                        raise ProtocolError("forbidden", "only defence and defendant consult")
+                    url = services.consultation_url(live.id, asker.role, asker.name, asker.key)
+                    if live.recorder is not None:
+                        live.recorder.event(
+                            "consultation", {"participant": asker.id, "role": asker.role}
+                        )
+                    await send(messages.encode_consultation(url))
                 elif isinstance(message, End):
                     me = live.hearing.participants.get(connection.participant_id)
                     if me is None or not grants(me.role).control:
@@ -164,6 +179,12 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                 reason != "replaced"
                 and live.connections.get(connection.participant_id) is connection
             ):
+                if live.hearing.kind is HearingKind.consultation:
+                    leaving = live.hearing.participants.get(connection.participant_id)
+                    if leaving is not None:
+                        services.consultation_event(
+                            live.id, "consultation-leave", leaving.name, leaving.role
+                        )
                 if reason == "disconnected":
                     # A dropped link is not a departure: keep the place for the grace period.
                     live.disconnected(connection.participant_id)
@@ -188,6 +209,8 @@ async def _join(
     events = live.hearing.join(participant_id, claims, now)
     connection = Connection(participant_id, send, close)
     await live.join(connection, events)
+    if live.hearing.kind is HearingKind.consultation:
+        services.consultation_event(live.id, "consultation-join", claims.name, claims.role)
     logger.info(
         "hearing %s: %s (%s) joined as %s", live.id, claims.name, claims.role, participant_id
     )

@@ -35,6 +35,7 @@ from signaling.roles import MEDIA_KINDS, Role, can_join, grants
 from signaling.tokens import JoinClaims
 
 __all__ = [
+    "CONSULTATION_ROLES",
     "MAX_PARTICIPANTS",
     "TRANSITIONS",
     "Event",
@@ -78,6 +79,12 @@ class HearingKind(StrEnum):
     meeting = "meeting"
     observation = "observation"
     petition = "petition"
+    #: Defence counsel and the defendant in private, linked to a hearing; never recorded.
+    consultation = "consultation"
+
+
+#: The only roles a consultation room admits: by construction, no judge, observer or recorder.
+CONSULTATION_ROLES: Final = frozenset({Role.defence, Role.defendant})
 
 
 class HearingState(StrEnum):
@@ -383,6 +390,10 @@ class Hearing:
             raise ProtocolError("forbidden", f"a {claims.role} does not join hearings", fatal=True)
         if participant_id in self._participants:
             raise ProtocolError("already-joined", "this connection has joined already")
+        if self.kind is HearingKind.consultation and claims.role not in CONSULTATION_ROLES:
+            raise ProtocolError(
+                "forbidden", "a consultation room is for defence counsel and defendant", fatal=True
+            )
         if self.sealed and claims.role is Role.observer:
             raise ProtocolError("forbidden", "a sealed hearing cannot be observed", fatal=True)
         previous = next(
@@ -508,9 +519,7 @@ class Hearing:
         return participant is not None and grants(participant.role).control  # the chair
 
     def _floor_event(self) -> FloorChanged:
-        silenced = tuple(
-            sorted(pid for pid in self._participants if not self.audible(pid))
-        )
+        silenced = tuple(sorted(pid for pid in self._participants if not self.audible(pid)))
         return FloorChanged(self._floor, tuple(self._floor_requests), silenced)
 
     def waiting(self) -> list[Participant]:

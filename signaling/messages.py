@@ -239,9 +239,7 @@ class Silence:
 
     def to_json(self) -> str:
         """Encode as the wire message."""
-        return _dump(
-            {"type": self.type, "participantId": self.participant_id, "muted": self.muted}
-        )
+        return _dump({"type": self.type, "participantId": self.participant_id, "muted": self.muted})
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +254,17 @@ class Floor:
         if self.type == "request-floor":
             return _dump({"type": self.type})
         return _dump({"type": self.type, "participantId": self.participant_id})
+
+
+@dataclass(frozen=True, slots=True)
+class Consult:
+    """``consult``: defence counsel or the defendant asks for the private consultation room."""
+
+    type: ClassVar[str] = "consult"
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type})
 
 
 #: The longest note accepted on the wire (the hearing checks the same bound).
@@ -279,6 +288,7 @@ ClientMessage = (
     | End
     | Silence
     | Floor
+    | Consult
 )
 
 _SDP_TEXT: Final = re.compile(r"[\x20-\x7e\r\n]*")
@@ -354,6 +364,7 @@ _FIELDS: Final[Mapping[str, frozenset[str]]] = {
     "mute-participant": frozenset({"type", "participantId", "muted"}),
     "request-floor": frozenset({"type"}),
     "give-floor": frozenset({"type", "participantId"}),
+    "consult": frozenset({"type"}),
 }
 
 
@@ -534,6 +545,7 @@ _PARSERS: Final[Mapping[str, Callable[[dict[str, Any]], ClientMessage]]] = {
     "mute-participant": _parse_silence,
     "request-floor": _parse_floor,
     "give-floor": _parse_floor,
+    "consult": lambda obj: Consult(),
 }
 
 
@@ -675,6 +687,11 @@ def encode_note(at: float, author_id: str, author_name: str, text: str) -> str:
     return _dump(
         {"type": "note", "at": at, "authorId": author_id, "authorName": author_name, "text": text}
     )
+
+
+def encode_consultation(url: str) -> str:
+    """``consultation``: the link to the private room (defence counsel and defendant only)."""
+    return _dump({"type": "consultation", "url": url})
 
 
 def encode_floor(holder: str | None, requests: Sequence[str], silenced: Sequence[str]) -> str:
