@@ -112,6 +112,8 @@ class LiveHearing:
         await self.broadcast(events, exclude=pid)
         if participant.admitted:
             self._start_media(connection)
+        if pid in self._hidden or self._is_staff(pid):
+            await self._tell_observer_count()
 
     def _ice_servers_for(self, participant_id: str) -> list[messages.IceServer]:
         servers = list(self._wire_ice_servers)
@@ -183,6 +185,21 @@ class LiveHearing:
                 "video-gate", {"participant": connection.participant_id, "video": state}
             )
         self._spawn(connection.send(messages.encode_video_gate(state)))
+
+    async def _tell_observer_count(self) -> None:
+        """Observers are not tiles, but the court knows how many watch."""
+        count = sum(
+            1
+            for pid, p in self.hearing.participants.items()
+            if pid in self._hidden and p.admitted and p.role == "observer"
+        )
+        text = messages.encode_observers(count)
+        for pid, connection in list(self.connections.items()):
+            if self._is_staff(pid) and pid not in self._lobby:
+                try:
+                    await connection.send(text)
+                except ConnectionError:
+                    pass
 
     def _peers(self) -> list[Peer]:
         return [c.peer for c in self.connections.values() if c.peer is not None]
@@ -281,8 +298,11 @@ class LiveHearing:
         events = self.hearing.leave(participant_id, reason, time.time())
         await self._drop(participant_id, reason)
         await self.broadcast(events)
+        was_hidden = participant_id in self._hidden
         self._hidden.discard(participant_id)
         self._lobby.discard(participant_id)
+        if was_hidden:
+            await self._tell_observer_count()
 
     async def _drop(self, participant_id: str, reason: str) -> None:
         connection = self.connections.pop(participant_id, None)

@@ -689,6 +689,11 @@ def encode_note(at: float, author_id: str, author_name: str, text: str) -> str:
     )
 
 
+def encode_observers(count: int) -> str:
+    """``observers``: how many watch unseen (remote observation), to judge and clerk."""
+    return _dump({"type": "observers", "count": count})
+
+
 def encode_consultation(url: str) -> str:
     """``consultation``: the link to the private room (defence counsel and defendant only)."""
     return _dump({"type": "consultation", "url": url})

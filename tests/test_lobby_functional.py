@@ -212,3 +212,24 @@ async def test_judge_mute_and_meeting_floor_stop_forwarding_audio(server: Runnin
         for received in got.values():
             for t in received.tasks:
                 t.cancel()
+
+
+async def test_observers_are_counted_for_the_court_not_shown(server: RunningServer) -> None:
+    hearing = await server.create_hearing("judge:审判长", "observer:甲", "observer:乙")
+    urls = [i["url"] for i in hearing["invites"]]
+    judge = HearingClient.from_invite(urls[0])
+    await judge.join()
+    assert (await judge.next_message("observers"))["count"] == 0
+    watchers = [HearingClient.from_invite(u) for u in urls[1:]]
+    try:
+        counts = []
+        for watcher in watchers:
+            await watcher.join()
+            counts.append((await judge.next_message("observers"))["count"])
+        assert counts == [1, 2]
+        await watchers[0].close()
+        assert (await judge.next_message("observers"))["count"] == 1
+        assert all(m["type"] != "participant-joined" for m in _drained(judge))
+    finally:
+        await judge.close()
+        await watchers[1].close()
