@@ -58,6 +58,7 @@ __all__ = [
     "list_recordings",
     "record_verification",
     "recording_detail",
+    "recording_summary",
     "reindex_all",
 ]
 
@@ -177,6 +178,7 @@ def list_recordings(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     participant: str | None = None,
+    include_sealed: bool = True,
     limit: int = 200,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
@@ -186,8 +188,9 @@ def list_recordings(
     part of the case number; ``participant`` a part of a participant's name (tracks and timeline),
     or a participant id exactly. ``since``/``until`` select the recordings that overlap that span
     (a naive datetime is UTC; a recording still running overlaps everything after its start).
+    ``include_sealed=False`` leaves out the recordings of sealed hearings.
     ``limit`` is clamped to 1..10000. Each dict: ``id``, ``hearing_id``, ``status``, ``path``
-    (absolute folder), ``court``, ``case_number``, ``kind``, ``started_at``, ``ended_at``,
+    (absolute folder), ``court``, ``case_number``, ``kind``, ``sealed``, ``started_at``, ``ended_at``,
     ``interrupted_at`` (ISO 8601 UTC or None), ``segments``, ``bytes``, ``participants``,
     ``verified_at``, ``verify_ok``, ``problems``.
     """
@@ -204,6 +207,8 @@ def list_recordings(
         stmt = stmt.where(HearingRow.kind == kind)
     if status is not None:
         stmt = stmt.where(RecordingRow.status == status)
+    if not include_sealed:
+        stmt = stmt.where(HearingRow.sealed.is_(False))
     if since is not None:
         start = _utc(since)
         stmt = stmt.where(or_(RecordingRow.ended_at.is_(None), RecordingRow.ended_at >= start))
@@ -241,6 +246,24 @@ def list_recordings(
         found = s.execute(stmt).all()
         names = _participant_names(s, [row.id for row, _ in found])
     return [_summary(row, hearing, root, names.get(row.id, [])) for row, hearing in found]
+
+
+def recording_summary(
+    db: Database, recordings_root: Path, recording_id: str
+) -> dict[str, Any] | None:
+    """One recording's :func:`list_recordings` fields (no tracks, segments or events: cheap
+    enough for every media request); None if not catalogued."""
+    root = recordings_root.resolve()
+    with db.session() as s:
+        found = s.execute(
+            select(RecordingRow, HearingRow)
+            .join(HearingRow, RecordingRow.hearing_id == HearingRow.id)
+            .where(RecordingRow.id == recording_id)
+        ).first()
+        if found is None:
+            return None
+        row, hearing = found
+        return _summary(row, hearing, root, [])
 
 
 def recording_detail(
@@ -325,6 +348,7 @@ def _summary(
         "court": hearing.court,
         "case_number": hearing.case_number,
         "kind": hearing.kind,
+        "sealed": bool(hearing.sealed),
         "started_at": _iso(row.started_at),
         "ended_at": _iso(row.ended_at),
         "interrupted_at": _iso(row.interrupted_at),
