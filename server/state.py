@@ -36,8 +36,8 @@ LiveHearingT = LiveHearing
 SECRET_FILE = "secret.key"
 ADMIN_TOKEN_FILE = "admin.token"
 ADMIN_TOKEN_TTL = 10 * 365 * 24 * 3600.0
-#: A hearing's consultation room is `<hearing id>` + this (hearing ids are hex: no clash).
-CONSULTATION_SUFFIX = "c"
+#: A hearing's consultation room is `<hearing id>` + this: not hex, so never a hearing id.
+CONSULTATION_SUFFIX = "consult"
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -56,7 +56,7 @@ async def test_consultation_is_private_and_unrecorded(server: RunningServer) -> 
 
         # no judge, observer or any other role gets in, even with a genuine server token
         tokens = server.app[state.SERVICES].tokens
-        room_id = hearing["id"] + "c"
+        room_id = hearing["id"] + "consult"
         for role in (Role.judge, Role.observer, Role.clerk, Role.party):
             token = tokens.issue_join(room_id, role, "x", time.time(), 600)
             intruder = HearingClient(server.ws_url, token)
@@ -77,7 +77,7 @@ async def test_consultation_is_private_and_unrecorded(server: RunningServer) -> 
 
     await server.api("POST", f"/api/hearings/{hearing['id']}/end")
     recordings = server.settings.recordings_dir
-    assert not (recordings / (hearing["id"] + "c")).exists()  # never recorded
+    assert not (recordings / (hearing["id"] + "consult")).exists()  # never recorded
     (folder,) = (recordings / hearing["id"]).iterdir()
     events = [json.loads(x) for x in (folder / "events.jsonl").read_text().splitlines()]
     kinds = [e["kind"] for e in events]
@@ -92,3 +92,12 @@ async def _wait(predicate, timeout: float) -> bool:
             return True
         await asyncio.sleep(0.1)
     return predicate()
+
+
+def test_a_room_id_can_never_be_a_hearing_id() -> None:
+    # hearing ids are hex (server/db.py new_id): a suffix with a non-hex letter cannot collide
+    from server.db import new_id
+    from server.state import CONSULTATION_SUFFIX
+
+    assert set(CONSULTATION_SUFFIX) - set("0123456789abcdef")
+    assert all(not new_id().endswith(CONSULTATION_SUFFIX) for _ in range(1000))
