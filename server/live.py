@@ -20,6 +20,7 @@ from server.recording import HearingRecorder
 from server.sfu.forwarder import PublishedStream
 from server.sfu.peer import Offer, Peer
 from signaling import messages
+from signaling.errors import ProtocolError
 from signaling.hearing import (
     Event,
     FloorChanged,
@@ -36,6 +37,7 @@ from signaling.hearing import (
     RecordingResumed,
     StateChanged,
     TrackPublished,
+    TrackUnpublished,
 )
 from signaling.roles import grants
 from signaling.tokens import turn_rest_credentials
@@ -143,10 +145,11 @@ class LiveHearing:
 
         peer = Peer(
             pid,
-            publish_kinds=[k for k in ("audio", "video") if k in role_grants.publish],
+            publish_kinds=[k for k in ("audio", "video", "screen") if k in role_grants.publish],
             ice_servers=self._ice_servers,
             send_offer=send_offer,
             on_published=self._on_published,
+            on_unpublished=self._on_unpublished,
             on_failed=on_failed,
             keyframe_interval=self._keyframe_interval,
             relay=self._relay,
@@ -349,6 +352,29 @@ class LiveHearing:
                 other.peer.subscribe(stream)
         self._spawn(self.broadcast(events))
 
+    def _on_unpublished(self, stream: PublishedStream) -> None:
+        """A track stopped (a screen share ended): subscribers' slots go idle, its track closes."""
+        pid = stream.participant_id
+        if self.streams.get((pid, stream.kind)) is not stream:
+            return
+        del self.streams[(pid, stream.kind)]
+        if self.recorder is not None:
+            self.recorder.remove_stream(stream)
+        for other in self.connections.values():
+            if other.peer is not None:
+                other.peer.unsubscribe(stream)
+        self._spawn(self.broadcast(self.hearing.unpublish(pid, stream.kind, time.time())))
+
+    def request_share(self, participant_id: str, on: bool) -> None:
+        """The participant starts or stops sharing its screen: offer again so it can answer."""
+        participant = self.hearing.participants.get(participant_id)
+        connection = self.connections.get(participant_id)
+        if participant is None or connection is None or connection.peer is None:
+            raise ProtocolError("not-joined", "join the hearing first")
+        if "screen" not in grants(participant.role).publish:
+            raise ProtocolError("forbidden", f"a {participant.role} does not present evidence")
+        connection.peer.request_negotiation()
+
     # -- messages -----------------------------------------------------------------------------
 
     async def broadcast(self, events: list[Event], exclude: str | None = None) -> None:
@@ -498,6 +524,8 @@ def _encode_event(event: Event, hearing: Hearing) -> str | None:
         return messages.encode_participant_updated(event.participant)
     if isinstance(event, TrackPublished):
         return messages.encode_track_published(event.participant_id, event.kind)
+    if isinstance(event, TrackUnpublished):
+        return messages.encode_track_unpublished(event.participant_id, event.kind)
     if isinstance(event, ParticipantWaiting):
         return messages.encode_participant_waiting(event.participant)
     if isinstance(event, FloorChanged):

@@ -116,9 +116,9 @@ class HearingRecorder:
                     track_id=track_id,
                     participant_id=stream.participant_id,
                     participant_name=participant_name,
-                    kind=stream.kind,
+                    kind="audio" if stream.kind == "audio" else "video",  # a screen is video
                     codec=codec_name,
-                    clock_rate=90000 if stream.kind == "video" else 48000,
+                    clock_rate=48000 if stream.kind == "audio" else 90000,
                 )
             )
         except UnsupportedCodec:
@@ -128,7 +128,7 @@ class HearingRecorder:
         track = _Track(track_id, stream)
         self._tracks[track_id] = track
         push = self.session.push_frame
-        video = stream.kind == "video"
+        video = stream.kind != "audio"
 
         def on_frame(_codec: Any, frame: Any) -> None:
             data = frame.data

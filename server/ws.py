@@ -32,6 +32,7 @@ from signaling.messages import (
     Note,
     Pause,
     Resume,
+    Share,
     Silence,
 )
 from signaling.ratelimit import TokenBucket
@@ -141,6 +142,8 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                     await live.note(connection.participant_id, message.text)
                 elif isinstance(message, Silence | Floor):
                     await live.floor(connection.participant_id, message)
+                elif isinstance(message, Share):
+                    live.request_share(connection.participant_id, message.on)
                 elif isinstance(message, Consult):
                     asker = live.hearing.participants[connection.participant_id]
                     if (

@@ -267,6 +267,18 @@ class Consult:
         return _dump({"type": self.type})
 
 
+@dataclass(frozen=True, slots=True)
+class Share:
+    """``share``: start (or stop) presenting a screen; the server offers again to carry it."""
+
+    type: ClassVar[str] = "share"
+    on: bool
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type, "on": self.on})
+
+
 #: The longest note accepted on the wire (the hearing checks the same bound).
 MAX_NOTE_CHARS: Final = 2000
 MAX_PARTICIPANT_ID_CHARS: Final = 64
@@ -289,6 +301,7 @@ ClientMessage = (
     | Silence
     | Floor
     | Consult
+    | Share
 )
 
 _SDP_TEXT: Final = re.compile(r"[\x20-\x7e\r\n]*")
@@ -365,6 +378,7 @@ _FIELDS: Final[Mapping[str, frozenset[str]]] = {
     "request-floor": frozenset({"type"}),
     "give-floor": frozenset({"type", "participantId"}),
     "consult": frozenset({"type"}),
+    "share": frozenset({"type", "on"}),
 }
 
 
@@ -522,6 +536,13 @@ def _parse_silence(obj: dict[str, Any]) -> Silence:
     return Silence(participant_id=target, muted=muted)
 
 
+def _parse_share(obj: dict[str, Any]) -> Share:
+    on = _required(obj, "share", "on")
+    if not isinstance(on, bool):
+        raise ProtocolError("bad-message", "'on' must be true or false")
+    return Share(on=on)
+
+
 def _parse_floor(obj: dict[str, Any]) -> Floor:
     kind = obj["type"]
     if kind == "request-floor":
@@ -546,6 +567,7 @@ _PARSERS: Final[Mapping[str, Callable[[dict[str, Any]], ClientMessage]]] = {
     "request-floor": _parse_floor,
     "give-floor": _parse_floor,
     "consult": lambda obj: Consult(),
+    "share": lambda obj: _parse_share(obj),
 }
 
 
@@ -660,6 +682,13 @@ def encode_track_published(participant_id: str, kind: str) -> str:
     if kind not in MEDIA_KINDS:
         raise ValueError(f"unknown media kind {kind!r}")
     return _dump({"type": "track-published", "participantId": participant_id, "kind": kind})
+
+
+def encode_track_unpublished(participant_id: str, kind: str) -> str:
+    """``track-unpublished``: ``participant_id`` stopped sending ``kind`` (e.g. a screen share)."""
+    if kind not in MEDIA_KINDS:
+        raise ValueError(f"unknown media kind {kind!r}")
+    return _dump({"type": "track-unpublished", "participantId": participant_id, "kind": kind})
 
 
 def encode_error(error: ProtocolError) -> str:

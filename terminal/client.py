@@ -2,7 +2,11 @@
 
 It speaks signaling/PROTOCOL.md: joins with a token, answers every server offer (attaching its own
 tracks to the m-lines the server lists under `publish`), and reports the remote tracks it receives
-with the participant each belongs to. The functional tests and the benchmark drive the server with it.
+with the participant each belongs to. The functional tests and the benchmark drive the server with it;
+the terminal application (terminal/app.py) runs one `HearingClient` per connection attempt.
+
+Client messages are built with the protocol module the server parses them with
+(`signaling.messages`), so both ends agree on the wire format by construction.
 """
 
 from __future__ import annotations
@@ -26,9 +30,24 @@ from aiortc import (
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
+from signaling.messages import Answer, ClientMessage, Join, Leave, Mute
+
 logger = logging.getLogger(__name__)
 
 TrackCallback = Callable[[str, str, MediaStreamTrack, RTCRtpTransceiver], None]
+
+#: Refusals after which the same token will never be accepted (PROTOCOL.md, "Refused joins").
+FATAL_TOKEN_CODES = frozenset({"bad-token", "token-expired", "hearing-not-found", "hearing-ended"})
+
+
+class JoinRefused(RuntimeError):
+    """The server answered `join` with an `error` (or something other than `welcome`)."""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        super().__init__(f"join refused: {message}")
+        self.reply = message
+        self.code = str(message.get("code") or message.get("type") or "unknown")
+        self.fatal = bool(message.get("fatal", message.get("type") == "bye"))
 
 
 def ws_url_from_invite(url: str) -> tuple[str, str]:
@@ -87,13 +106,21 @@ class HearingClient:
         return cls(ws_url, token, **kwargs)
 
     async def join(self, timeout: float = 10.0) -> dict[str, Any]:
-        self._ws = await websockets.connect(self.ws_url, max_size=2**20)
-        await self.send({"type": "join", "token": self.token})
+        """Open the socket, send `join`, and wait for `welcome`.
+
+        Raises `JoinRefused` when the server answers otherwise, `TimeoutError` when it does not
+        answer within `timeout`, and `OSError` / `websockets.WebSocketException` when it cannot
+        be reached.
+        """
+        self._ws = await asyncio.wait_for(
+            websockets.connect(self.ws_url, max_size=2**20, close_timeout=2), timeout
+        )
+        await self.send_message(Join(token=self.token))
         raw = await asyncio.wait_for(self._ws.recv(), timeout)
         message = json.loads(raw)
         if message.get("type") != "welcome":
             await self._ws.close()
-            raise RuntimeError(f"join refused: {message}")
+            raise JoinRefused(message)
         self.welcome = message
         self.participant_id = message["participant"]["id"]
         ice = [
@@ -111,7 +138,12 @@ class HearingClient:
         return message
 
     async def send(self, message: dict[str, Any]) -> None:
+        """Send a message given as a JSON-ready dict (tests use it to send anything at all)."""
         await self._ws.send(json.dumps(message))
+
+    async def send_message(self, message: ClientMessage) -> None:
+        """Send one protocol message, encoded by `signaling.messages`."""
+        await self._ws.send(message.to_json())
 
     async def _read(self) -> None:
         try:
@@ -140,15 +172,18 @@ class HearingClient:
         for transceiver in pc.getTransceivers():
             kind = next((k for k, mid in publish.items() if mid == transceiver.mid), None)
             if kind is not None and kind in self.tracks:
-                if transceiver.sender.track is None:
+                if transceiver.sender.track is not self.tracks[kind]:
                     transceiver.sender.replaceTrack(self.tracks[kind])
                 transceiver.direction = "sendonly"
+            elif kind is not None:
+                # nothing to send on this m-line (yet, or any more: a screen share stopped)
+                if transceiver.sender.track is not None:
+                    transceiver.sender.replaceTrack(None)
+                transceiver.direction = "inactive"
             elif kind is None:
                 transceiver.direction = "recvonly"
         await pc.setLocalDescription(await pc.createAnswer())
-        await self.send(
-            {"type": "answer", "sdp": pc.localDescription.sdp, "offerId": message["offerId"]}
-        )
+        await self.send_message(Answer(sdp=pc.localDescription.sdp, offer_id=message["offerId"]))
         self.offers += 1
         # A reused m-line keeps its receiver track: report it again for its new owner.
         for transceiver in pc.getTransceivers():
@@ -188,13 +223,14 @@ class HearingClient:
         track = self.tracks.get(kind)
         if track is not None:
             track.enabled = not muted  # type: ignore[attr-defined]
-        await self.send({"type": "mute", "kind": kind, "muted": muted})
+        await self.send_message(Mute(kind=kind, muted=muted))
 
     async def close(self, leave: bool = True) -> None:
+        """Leave (unless `leave` is false: a drop as the server sees it), close socket and pc."""
         if self._ws is not None:
             if leave:
                 with contextlib.suppress(Exception):
-                    await self.send({"type": "leave"})
+                    await self.send_message(Leave())
             await self._ws.close()
         if self._reader is not None:
             self._reader.cancel()

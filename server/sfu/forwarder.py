@@ -107,7 +107,7 @@ class PublishedStream:
         self.octets = 0
         self.tap: internals.FrameTap | None = None
         self._waiting = 0  # outputs that wait for a keyframe before they start
-        self._is_video = kind == "video"
+        self._is_video = kind != "audio"  # camera or screen: both VP8 video
         self.keyframes: KeyframeRequester | None = None
         if self._is_video:
             self.keyframes = KeyframeRequester(self._send_pli, keyframe_interval)

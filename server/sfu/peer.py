@@ -54,6 +54,11 @@ class Offer:
     tracks: dict[str, tuple[str, str]]  # mid -> (participant id, kind)
 
 
+def media_kind(kind: str) -> str:
+    """A screen share is a second video stream."""
+    return "audio" if kind == "audio" else "video"
+
+
 def _codec_preferences(kind: str) -> list[RTCRtpCodecCapability]:
     return [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType == CODECS[kind]]
 
@@ -73,7 +78,9 @@ class Peer:
         relay: MediaRelay | None = None,
         on_state: Callable[[str], None] | None = None,
         on_video_gate: Callable[[str], None] | None = None,
+        on_unpublished: Callable[[PublishedStream], None] | None = None,
     ) -> None:
+        self._on_unpublished = on_unpublished
         self.participant_id = participant_id
         self._on_state = on_state
         self._on_video_gate = on_video_gate
@@ -87,7 +94,7 @@ class Peer:
         self._keyframe_interval = keyframe_interval
         self._relay = relay  # the benchmark's decode/re-encode baseline; None in production
         self.published: dict[str, PublishedStream] = {}
-        self._publish_kinds = [k for k in ("audio", "video") if k in set(publish_kinds)]
+        self._publish_kinds = [k for k in ("audio", "video", "screen") if k in set(publish_kinds)]
         self.slots: list[SenderSlot] = []
         self._wanted: list[PublishedStream] = []
         self._offer_id = 0
@@ -95,7 +102,7 @@ class Peer:
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-        self.pc.on("track", self._on_track)
+        self._active: set[str] = set()  # published kinds whose m-line the client sends on
         self.pc.on("connectionstatechange", self._on_connection_state)
         self.connection_state = "new"
 
@@ -104,8 +111,8 @@ class Peer:
     def start(self) -> None:
         """Create the publish m-lines and send the first offer."""
         for kind in self._publish_kinds:
-            transceiver = self.pc.addTransceiver(kind, direction="recvonly")
-            transceiver.setCodecPreferences(_codec_preferences(kind))
+            transceiver = self.pc.addTransceiver(media_kind(kind), direction="recvonly")
+            transceiver.setCodecPreferences(_codec_preferences(media_kind(kind)))
             if self._relay is not None:
                 self.published[kind] = RelayedStream(
                     self.participant_id, kind, transceiver, relay=self._relay
@@ -144,14 +151,25 @@ class Peer:
         if new == "failed" and not self._closed:
             self._on_failed("ice-failed")
 
-    def _on_track(self, track: object) -> None:
-        for stream in self.published.values():
-            if stream.receiver.track is track:
-                logger.info("peer %s publishes %s", self.participant_id, stream.kind)
+    def _update_published(self) -> None:
+        """After an answer: which publish m-lines does the client send on now?
+
+        The "track" event fires only the first time an m-line receives; a screen share stops and
+        starts again on the same m-line, so the answer's directions are what counts.
+        """
+        for kind, stream in self.published.items():
+            sending = stream.transceiver.currentDirection in ("recvonly", "sendrecv")
+            if sending and kind not in self._active:
+                self._active.add(kind)
+                logger.info("peer %s publishes %s", self.participant_id, kind)
                 if isinstance(stream, RelayedStream):
                     stream.start_sink()
                 self._on_published(stream)
-                return
+            elif not sending and kind in self._active:
+                self._active.discard(kind)
+                logger.info("peer %s stopped %s", self.participant_id, kind)
+                if self._on_unpublished is not None:
+                    self._on_unpublished(stream)
 
     # -- subscriptions -------------------------------------------------------------------------
 
@@ -178,22 +196,23 @@ class Peer:
         for stream in self._wanted:
             if stream in served:
                 continue
+            kind = media_kind(stream.kind)
             if self._relay is not None:
                 # Baseline: a sender's encode loop is bound to its track; no slot reuse.
                 track = relay_track(self._relay, stream)
                 transceiver = self.pc.addTransceiver(track, direction="sendonly")
-                transceiver.setCodecPreferences(_codec_preferences(stream.kind))
-                relayed = RelayedSlot(transceiver, stream.kind)
+                transceiver.setCodecPreferences(_codec_preferences(kind))
+                relayed = RelayedSlot(transceiver, kind)
                 self.slots.append(relayed)
                 relayed.attach(stream)
                 continue
-            slot = next((s for s in self.slots if s.source is None and s.kind == stream.kind), None)
+            slot = next((s for s in self.slots if s.source is None and s.kind == kind), None)
             if slot is None:
-                transceiver = self.pc.addTransceiver(IdleTrack(stream.kind), direction="sendonly")
-                transceiver.setCodecPreferences(_codec_preferences(stream.kind))
-                slot = SenderSlot(transceiver, stream.kind)
+                transceiver = self.pc.addTransceiver(IdleTrack(kind), direction="sendonly")
+                transceiver.setCodecPreferences(_codec_preferences(kind))
+                slot = SenderSlot(transceiver, kind)
                 slot.on_feedback = self._feedback
-                slot.paused = stream.kind == "video" and self.video_gate.state == "off"
+                slot.paused = kind == "video" and self.video_gate.state == "off"
                 self.slots.append(slot)
             slot.attach(stream)
         for slot in self.slots:
@@ -242,6 +261,7 @@ class Peer:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
                 for slot in self.slots:
                     slot.activate()
+                self._update_published()
         except TimeoutError:
             logger.warning("peer %s did not answer offer %d", self.participant_id, self._offer_id)
             self._on_failed("answer-timeout")
@@ -263,7 +283,7 @@ class Peer:
         tracks: dict[str, tuple[str, str]] = {}
         for slot in self.slots:
             if slot.source is not None and slot.transceiver.mid:
-                tracks[slot.transceiver.mid] = (slot.source.participant_id, slot.kind)
+                tracks[slot.transceiver.mid] = (slot.source.participant_id, slot.source.kind)
         return Offer(self._offer_id, local.sdp, publish, tracks)
 
     async def handle_answer(self, sdp: str, offer_id: int) -> None:
