@@ -457,9 +457,22 @@ SPEC: dict[str, Any] = {
 }
 
 
+def _full_spec() -> dict[str, Any]:
+    from server.scheduling import openapi_paths
+
+    spec = {**SPEC, "paths": {**SPEC["paths"], **openapi_paths()}}
+    spec["info"] = {
+        **SPEC["info"],
+        "title": "Tingshen API",
+        "description": SPEC["info"]["description"]
+        + " Scheduling (`/api/hearings...`) needs the admin token.",
+    }
+    return spec
+
+
 async def openapi_json(request: web.Request) -> web.Response:
     """The OpenAPI document (public: it holds no data)."""
-    return web.json_response(SPEC)
+    return web.json_response(_full_spec())
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,0 +1,264 @@
+"""Scheduling API for the courts' case systems: read, update, invite, cancel a hearing.
+
+Creating and listing live in api.py (`POST /api/hearings`, `GET /api/hearings`); this module adds
+the rest of a hearing's life before it opens. A hearing can be changed only while it is
+`scheduled`: once someone has joined, its court, case number and kind are part of the record.
+Every route needs the admin bearer token; the OpenAPI description is at `/api/openapi.json`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import secrets
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+
+from server import state
+from server.api import (
+    MAX_INVITES,
+    InviteIn,
+    _hearing_wire,
+    _invite_wire,
+    json_error,
+    read_json,
+    require_admin,
+)
+from server.db import HearingRow, InviteRow, new_id, utcnow
+from signaling.errors import ProtocolError
+from signaling.hearing import HearingKind, HearingState
+from signaling.roles import parse_role
+from signaling.tokens import new_join_code
+
+logger = logging.getLogger(__name__)
+
+
+class HearingPatch(BaseModel):
+    """Fields of a scheduled hearing that may change; absent fields stay as they are."""
+
+    model_config = {"extra": "forbid", "populate_by_name": True}
+
+    court: str | None = Field(default=None, max_length=32)
+    case_number: str | None = Field(default=None, alias="caseNumber", min_length=1, max_length=128)
+    kind: HearingKind | None = None
+    sealed: bool | None = None
+    auto_admit: list[str] | None = Field(default=None, alias="autoAdmit", max_length=16)
+
+
+class InvitesIn(BaseModel):
+    invites: list[InviteIn] = Field(min_length=1, max_length=MAX_INVITES)
+
+
+def _hearing_id(request: web.Request) -> str | None:
+    hearing_id = request.match_info["hearing_id"]
+    if not hearing_id.isalnum() or len(hearing_id) > 32:
+        return None
+    return hearing_id
+
+
+def _detail(services: state.Services, row: HearingRow, invites: list[InviteRow]) -> dict[str, Any]:
+    wire = _hearing_wire(row)
+    wire["autoAdmit"] = [r for r in row.auto_admit.split(",") if r]
+    wire["invites"] = [
+        {**_invite_wire(services, row.id, i), "revoked": i.revoked_at is not None} for i in invites
+    ]
+    return wire
+
+
+async def get_hearing(request: web.Request) -> web.Response:
+    require_admin(request)
+    services = request.app[state.SERVICES]
+    hearing_id = _hearing_id(request)
+    row = await asyncio.to_thread(services.db.get_hearing, hearing_id) if hearing_id else None
+    if row is None or hearing_id is None:
+        return json_error(404, "hearing-not-found", "no such hearing")
+    invites = await asyncio.to_thread(services.db.invites_of, hearing_id)
+    return web.json_response(_detail(services, row, invites))
+
+
+async def update_hearing(request: web.Request) -> web.Response:
+    require_admin(request)
+    services = request.app[state.SERVICES]
+    hearing_id = _hearing_id(request)
+    if hearing_id is None:
+        return json_error(404, "hearing-not-found", "no such hearing")
+    try:
+        patch = HearingPatch.model_validate(await read_json(request))
+        auto_admit = (
+            None
+            if patch.auto_admit is None
+            else sorted({parse_role(r).value for r in patch.auto_admit})
+        )
+    except ValidationError as exc:
+        return json_error(400, "bad-request", exc.errors(include_url=False)[0]["msg"])
+    except ProtocolError as error:
+        return json_error(400, error.code, error.message)
+    if patch.court is not None and patch.court not in services.courts:
+        return json_error(400, "unknown-court", f"no court with code {patch.court!r}")
+    if patch.kind is HearingKind.consultation:
+        return json_error(400, "bad-request", "consultation rooms are opened from a hearing")
+
+    def apply() -> tuple[str, HearingRow | None, list[InviteRow]]:
+        with services.db.session() as s:
+            row = s.get(HearingRow, hearing_id)
+            if row is None:
+                return "missing", None, []
+            if row.state != HearingState.scheduled or hearing_id in services.live:
+                return "opened", row, []
+            if patch.court is not None:
+                row.court = patch.court
+            if patch.case_number is not None:
+                row.case_number = patch.case_number
+            if patch.kind is not None:
+                row.kind = patch.kind.value
+            if patch.sealed is not None:
+                row.sealed = patch.sealed
+            if auto_admit is not None:
+                row.auto_admit = ",".join(auto_admit)
+            invites = list(s.scalars(select(InviteRow).where(InviteRow.hearing_id == row.id)))
+            return "ok", row, invites
+
+    outcome, row, invites = await asyncio.to_thread(apply)
+    if outcome == "missing" or row is None:
+        return json_error(404, "hearing-not-found", "no such hearing")
+    if outcome == "opened":
+        return json_error(409, "hearing-opened", "a hearing that has opened cannot be changed")
+    logger.info("hearing %s updated", hearing_id)
+    return web.json_response(_detail(services, row, invites))
+
+
+async def add_invites(request: web.Request) -> web.Response:
+    """More invitations for a hearing that has not ended (a witness called during the hearing)."""
+    require_admin(request)
+    services = request.app[state.SERVICES]
+    hearing_id = _hearing_id(request)
+    if hearing_id is None:
+        return json_error(404, "hearing-not-found", "no such hearing")
+    try:
+        body = InvitesIn.model_validate(await read_json(request))
+        roles = [parse_role(i.role) for i in body.invites]
+    except ValidationError as exc:
+        return json_error(400, "bad-request", exc.errors(include_url=False)[0]["msg"])
+    except ProtocolError as error:
+        return json_error(400, error.code, error.message)
+    expires = utcnow() + dt.timedelta(hours=services.settings.token_ttl_hours)
+
+    def store() -> tuple[HearingRow | None, list[InviteRow]]:
+        with services.db.session() as s:
+            row = s.get(HearingRow, hearing_id)
+            if row is None or row.state == HearingState.closed:
+                return row, []
+            invites = [
+                InviteRow(
+                    id=new_id(),
+                    hearing_id=row.id,
+                    role=role.value,
+                    name=invite.name,
+                    code=new_join_code(secrets.token_bytes(16)),
+                    expires_at=expires,
+                )
+                for role, invite in zip(roles, body.invites, strict=True)
+            ]
+            s.add_all(invites)
+            return row, invites
+
+    row, invites = await asyncio.to_thread(store)
+    if row is None:
+        return json_error(404, "hearing-not-found", "no such hearing")
+    if not invites:
+        return json_error(409, "hearing-ended", "the hearing has ended")
+    return web.json_response(
+        {"invites": [_invite_wire(services, row.id, i) for i in invites]}, status=201
+    )
+
+
+async def cancel_hearing(request: web.Request) -> web.Response:
+    """Cancel a hearing that has not opened (scheduled -> closed); an open one is ended instead."""
+    require_admin(request)
+    services = request.app[state.SERVICES]
+    hearing_id = _hearing_id(request)
+    row = await asyncio.to_thread(services.db.get_hearing, hearing_id) if hearing_id else None
+    if row is None or hearing_id is None:
+        return json_error(404, "hearing-not-found", "no such hearing")
+    if row.state != HearingState.scheduled or hearing_id in services.live:
+        return json_error(409, "hearing-opened", "this hearing has opened: end it instead")
+    await services.end_hearing(hearing_id)
+    logger.info("hearing %s cancelled before it opened", hearing_id)
+    return web.json_response({"id": hearing_id, "state": "closed", "cancelled": True})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/hearings/{hearing_id}", get_hearing)
+    app.router.add_patch("/api/hearings/{hearing_id}", update_hearing)
+    app.router.add_post("/api/hearings/{hearing_id}/invites", add_invites)
+    app.router.add_post("/api/hearings/{hearing_id}/cancel", cancel_hearing)
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The scheduling routes (and create/list/end from api.py) for /api/openapi.json."""
+    from server.api import HearingIn
+
+    error = {"description": "error", "content": {"application/json": {}}}
+    hearing_id = {
+        "name": "hearing_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,32}$"},
+    }
+
+    def body(model: type[BaseModel]) -> dict[str, Any]:
+        return {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}},
+        }
+
+    ok = {"description": "OK", "content": {"application/json": {}}}
+    return {
+        "/api/hearings": {
+            "post": {
+                "summary": "Create a hearing with its invitations (admin)",
+                "requestBody": body(HearingIn),
+                "responses": {"201": ok, "400": error, "401": error},
+            },
+            "get": {"summary": "List hearings (admin)", "responses": {"200": ok, "401": error}},
+        },
+        "/api/hearings/{hearing_id}": {
+            "get": {
+                "summary": "A hearing with its invitations",
+                "parameters": [hearing_id],
+                "responses": {"200": ok, "401": error, "404": error},
+            },
+            "patch": {
+                "summary": "Change a scheduled hearing",
+                "parameters": [hearing_id],
+                "requestBody": body(HearingPatch),
+                "responses": {"200": ok, "400": error, "404": error, "409": error},
+            },
+        },
+        "/api/hearings/{hearing_id}/invites": {
+            "post": {
+                "summary": "Add invitations",
+                "parameters": [hearing_id],
+                "requestBody": body(InvitesIn),
+                "responses": {"201": ok, "400": error, "404": error, "409": error},
+            },
+        },
+        "/api/hearings/{hearing_id}/cancel": {
+            "post": {
+                "summary": "Cancel a hearing that has not opened",
+                "parameters": [hearing_id],
+                "responses": {"200": ok, "404": error, "409": error},
+            },
+        },
+        "/api/hearings/{hearing_id}/end": {
+            "post": {
+                "summary": "End a hearing (everyone leaves; the recording completes)",
+                "parameters": [hearing_id],
+                "responses": {"200": ok, "404": error},
+            },
+        },
+    }
