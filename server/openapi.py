@@ -457,7 +457,8 @@ SPEC: dict[str, Any] = {
 }
 
 
-def _full_spec() -> dict[str, Any]:
+def full_spec() -> dict[str, Any]:
+    """The archive description plus the scheduling routes."""
     from server.scheduling import openapi_paths
 
     spec = {**SPEC, "paths": {**SPEC["paths"], **openapi_paths()}}
@@ -472,7 +473,7 @@ def _full_spec() -> dict[str, Any]:
 
 async def openapi_json(request: web.Request) -> web.Response:
     """The OpenAPI document (public: it holds no data)."""
-    return web.json_response(_full_spec())
+    return web.json_response(full_spec())
 
 
 def add_routes(app: web.Application) -> None:
