@@ -201,16 +201,14 @@ async def list_courts(request: web.Request) -> web.Response:
     return web.json_response([c.model_dump() for c in services.courts.values()])
 
 
-_code_buckets: dict[str, TokenBucket] = {}
-
-
 async def exchange_join_code(request: web.Request) -> web.Response:
     """A terminal (or a person typing) trades a short join code for its hearing link, once."""
     services = request.app[state.SERVICES]
     peer = request.remote or "?"
-    bucket = _code_buckets.setdefault(peer, TokenBucket(0.2, 5))
-    if len(_code_buckets) > 10000:
-        _code_buckets.clear()
+    buckets = services.code_buckets  # per server, per client address
+    bucket = buckets.setdefault(peer, TokenBucket(0.2, 5))
+    if len(buckets) > 10000:
+        buckets.clear()
     if not bucket.allow(time.monotonic()):
         return json_error(429, "rate-limited", "too many attempts; wait a minute")
     body = await read_json(request)

@@ -12,6 +12,7 @@ from server import api, archive_api, metrics, scheduling, state
 from server.settings import WEB_DIR, Settings, load_courts
 from server.sfu import internals
 from server.ws import websocket_handler
+from signaling.messages import encode_bye
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,13 @@ def create_app(settings: Settings) -> web.Application:
 
     async def close_sockets(app: web.Application) -> None:
         # Before the runner waits for handlers: open WebSockets would hold shutdown for a minute.
+        bye = encode_bye("shutdown")
         for ws in list(app[state.SERVICES].sockets):
+            if not ws.closed:
+                try:
+                    await ws.send_str(bye)
+                except ConnectionError:
+                    pass
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     app.cleanup_ctx.append(services_ctx)

@@ -24,6 +24,7 @@ from server.settings import Court, Settings
 from signaling import messages
 from signaling.errors import ProtocolError
 from signaling.hearing import CONSULTATION_ROLES, Hearing, HearingKind, HearingState
+from signaling.ratelimit import TokenBucket
 from signaling.roles import Role
 from signaling.tokens import TokenAuthority
 
@@ -85,6 +86,8 @@ class Services:
         self.live: dict[str, LiveHearing] = {}
         self._index_tasks: set[asyncio.Task[None]] = set()
         self._revoked: set[str] = set()
+        #: join-code attempts per client address (brute-force guard of POST /api/join-codes)
+        self.code_buckets: dict[str, TokenBucket] = {}
         self._renders: asyncio.Queue[Path] = asyncio.Queue()
         self._render_task: asyncio.Task[None] | None = None
         self._live_lock = asyncio.Lock()

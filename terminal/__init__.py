@@ -1,0 +1,1 @@
+"""The remote defendant's terminal: a Python hearing client with camera, screen and reconnect."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import aiohttp
 
-from server.api import _code_buckets
 from tests.conftest import RunningServer
 
 
@@ -50,7 +49,6 @@ async def test_bad_bodies(server: RunningServer) -> None:
 
 
 async def test_join_code_is_single_use_and_rate_limited(server: RunningServer) -> None:
-    _code_buckets.clear()
     hearing = await server.create_hearing("defendant:张某")
     code = hearing["invites"][0]["code"]
     url = server.base_url + "/api/join-codes/exchange"
@@ -67,7 +65,6 @@ async def test_join_code_is_single_use_and_rate_limited(server: RunningServer) -
             async with s.post(url, json={"code": "ABCD-EFGH"}) as r:
                 statuses.append(r.status)
         assert 429 in statuses
-    _code_buckets.clear()
 
 
 async def test_pages_are_served(server: RunningServer) -> None:

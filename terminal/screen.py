@@ -1,0 +1,371 @@
+"""What the defendant sees: the court full-screen, a small self-view, and a status bar.
+
+How this works: :class:`Screen` runs one thread that composes the picture about 15 times a second
+(:meth:`Screen.compose`: the participant who has the floor, letterboxed; the terminal's own camera in
+a corner; a bar with the connection, the hearing state and whether the court is recording) and shows
+it with ``cv2.imshow`` / ``cv2.waitKey`` in that same thread, since HighGUI wants one thread and the
+event loop must never wait for it. Received pictures are turned into pixels here, not on the loop.
+
+Without a display (``--headless``, or an OpenCV built without HighGUI such as
+``opencv-python-headless``) there is no window; the thread still runs, slowly, when a snapshot file
+is configured, so remote support can see what the screen would show.
+
+Chinese text needs a CJK font: :class:`TextPainter` draws with Pillow and a font found by fontconfig,
+and falls back to English with OpenCV's own font.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from terminal.camera import FrameSource
+from terminal.court import CourtFeed
+from terminal.status import CONNECTION_LABELS, TerminalStatus
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Screen", "TextPainter", "self_view_rect"]
+
+WINDOW = "Tingshen 庭审"
+BAR_HEIGHT = 48
+FPS = 15
+HEARING_LABELS = {
+    "scheduled": ("等待开庭", "waiting to open"),
+    "open": ("庭审进行中", "in session"),
+    "paused": ("休庭", "paused"),
+    "closed": ("庭审已结束", "ended"),
+}
+PAUSE_LABELS = {
+    "recess": ("休庭", "recess"),
+    "non-public-evidence": ("不公开质证", "non-public evidence"),
+    "mediation": ("调解", "mediation"),
+}
+ROLE_LABELS = {
+    "judge": "审判长",
+    "clerk": "书记员",
+    "prosecutor": "公诉人",
+    "defence": "辩护人",
+    "party": "当事人",
+    "witness": "证人",
+    "interpreter": "翻译",
+}
+GREEN, AMBER, RED, WHITE, GREY = (
+    (80, 200, 80),
+    (0, 190, 255),
+    (60, 60, 230),
+    (240, 240, 240),
+    (
+        150,
+        150,
+        150,
+    ),
+)
+
+
+def _find_cjk_font() -> Path | None:
+    fc_list = shutil.which("fc-list")
+    if fc_list is not None:
+        try:
+            listing = subprocess.run(
+                [fc_list, ":lang=zh-cn", "--format=%{file}\n"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            ).stdout.split()
+        except (OSError, subprocess.SubprocessError):
+            listing = []
+        # Prefer a sans face: it reads better small and from a distance.
+        for name in sorted(listing, key=lambda p: ("Sans" not in p, "Mono" in p, p)):
+            if Path(name).is_file():
+                return Path(name)
+    for pattern in ("NotoSansCJK-Regular.ttc", "wqy-microhei.ttc", "wqy-zenhei.ttc"):
+        for found in sorted(Path("/usr/share/fonts").glob(f"**/{pattern}")):
+            return found
+    return None
+
+
+class TextPainter:
+    """Draws one line of text on a BGR image: Chinese through Pillow when a CJK font exists."""
+
+    def __init__(self, font: Path | None) -> None:
+        self.font = font
+        self._fonts: dict[int, Any] = {}
+        self._cache: dict[tuple[str, int], np.ndarray] = {}
+        if font is not None:
+            try:
+                import PIL.ImageFont  # noqa: F401
+            except ImportError:
+                self.font = None
+
+    @classmethod
+    def create(cls) -> TextPainter:
+        """A painter with the best CJK font installed (English only without one)."""
+        font = _find_cjk_font()
+        if font is None:
+            logger.warning("screen: no CJK font (install fonts-noto-cjk): English labels only")
+        return cls(font)
+
+    @property
+    def chinese(self) -> bool:
+        """Whether Chinese can be drawn."""
+        return self.font is not None
+
+    def draw(
+        self, image: np.ndarray, text: str, x: int, y: int, size: int, colour: tuple[int, ...]
+    ) -> int:
+        """Draw `text` with its top-left at (x, y); returns the width drawn."""
+        mask = self._mask(text, size)
+        h, w = mask.shape
+        h, w = min(h, image.shape[0] - y), min(w, image.shape[1] - x)
+        if h <= 0 or w <= 0:
+            return 0
+        alpha = mask[:h, :w, None].astype(np.float32) / 255.0
+        region = image[y : y + h, x : x + w]
+        region[:] = (region * (1 - alpha) + np.array(colour, np.float32) * alpha).astype(np.uint8)
+        return w
+
+    def width(self, text: str, size: int) -> int:
+        """The width `text` takes at `size` pixels."""
+        return int(self._mask(text, size).shape[1])
+
+    def _mask(self, text: str, size: int) -> np.ndarray:
+        key = (text, size)
+        mask = self._cache.get(key)
+        if mask is None:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            mask = self._pillow(text, size) if self.font else self._hershey(text, size)
+            self._cache[key] = mask
+        return mask
+
+    def _pillow(self, text: str, size: int) -> np.ndarray:
+        from PIL import Image, ImageDraw, ImageFont
+
+        font = self._fonts.get(size)
+        if font is None:
+            font = self._fonts[size] = ImageFont.truetype(str(self.font), size)
+        ascent, descent = font.getmetrics()
+        image = Image.new("L", (max(1, int(font.getlength(text))) + 2, ascent + descent))
+        ImageDraw.Draw(image).text((1, 0), text, font=font, fill=255)
+        return np.asarray(image, dtype=np.uint8)
+
+    def _hershey(self, text: str, size: int) -> np.ndarray:
+        text = text.encode("ascii", "replace").decode()
+        scale, thickness = size / 32, max(1, round(size / 14))
+        (w, h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        mask = np.zeros((h + baseline + 2, w + 2), np.uint8)
+        cv2.putText(
+            mask, text, (1, h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA
+        )
+        return mask
+
+
+def _fit(picture: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`picture` scaled to fit width x height, centred on black (letterbox)."""
+    canvas = np.zeros((height, width, 3), np.uint8)
+    ph, pw = picture.shape[:2]
+    scale = min(width / pw, height / ph)
+    w, h = max(1, int(pw * scale)), max(1, int(ph * scale))
+    resized = cv2.resize(picture, (w, h), interpolation=cv2.INTER_LINEAR)
+    x, y = (width - w) // 2, (height - h) // 2
+    canvas[y : y + h, x : x + w] = resized
+    return canvas
+
+
+def self_view_rect(
+    width: int, height: int, camera_w: int, camera_h: int
+) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the self-view on a `width` x `height` screen: a fifth of the width,
+    bottom right, above the status bar."""
+    w = width // 5
+    h = int(w * camera_h / camera_w)
+    return width - w - 16, height - BAR_HEIGHT - h - 16, w, h
+
+
+class Screen:
+    """The window (or the snapshot) composed in its own thread."""
+
+    def __init__(
+        self,
+        status: TerminalStatus,
+        camera: FrameSource | None,
+        court: Callable[[], CourtFeed | None],
+        headless: bool = False,
+        fullscreen: bool = True,
+        snapshot_file: Path | None = None,
+        snapshot_interval: float = 2.0,
+        size: tuple[int, int] = (1280, 720),
+        painter: TextPainter | None = None,
+    ) -> None:
+        self.status = status
+        self.camera = camera
+        self.court = court
+        self.headless = headless
+        self.fullscreen = fullscreen
+        self.snapshot_file = snapshot_file
+        self.snapshot_interval = snapshot_interval
+        self.width, self.height = size
+        self.painter = painter or TextPainter.create()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Open the window and start drawing (nothing to do when headless without a snapshot)."""
+        if self.headless and self.snapshot_file is None:
+            return
+        self._thread = threading.Thread(target=self._run, name="Screen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Close the window."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # -- drawing ---------------------------------------------------------------------------------
+
+    def _label(self, labels: tuple[str, str]) -> str:
+        return labels[0] if self.painter.chinese else labels[1]
+
+    def compose(self) -> np.ndarray:
+        """The screen as a BGR picture, width x height."""
+        canvas = np.zeros((self.height, self.width, 3), np.uint8)
+        court_h = self.height - BAR_HEIGHT
+        court = self.court()
+        floor = court.floor() if court is not None else None
+        picture = floor.picture if floor is not None else None
+        if floor is not None and picture is not None:
+            canvas[:court_h] = _fit(picture.to_ndarray(format="bgr24"), self.width, court_h)
+            role = ROLE_LABELS.get(floor.role, floor.role)
+            name = floor.name if floor.name.startswith(role) else f"{role}  {floor.name}".strip()
+            if not self.painter.chinese:
+                name = floor.role
+            self.painter.draw(canvas, name, 16, 12, 26, WHITE)
+        else:
+            self._draw_waiting(canvas, court_h)
+        self._draw_self_view(canvas, court_h)
+        self._draw_bar(canvas, court_h)
+        return canvas
+
+    def _draw_waiting(self, canvas: np.ndarray, court_h: int) -> None:
+        canvas[:court_h] = (40, 32, 24)
+        status = self.status
+        if status.connection == "connected":
+            text = self._label(("等待法庭画面", "waiting for the court"))
+        else:
+            text = self._label(CONNECTION_LABELS.get(status.connection, ("", status.connection)))
+        size = max(24, self.height // 16)
+        width = self.painter.width(text, size)
+        self.painter.draw(
+            canvas, text, max(0, (self.width - width) // 2), court_h // 2, size, WHITE
+        )
+        if status.detail:
+            self.painter.draw(canvas, status.detail, 24, court_h // 2 + size * 2, 20, GREY)
+
+    def _draw_self_view(self, canvas: np.ndarray, court_h: int) -> None:
+        latest = self.camera.latest() if self.camera is not None else None
+        if latest is None:
+            return
+        x, y, w, h = self_view_rect(self.width, self.height, latest[0].shape[1], latest[0].shape[0])
+        if y < 2:
+            return
+        canvas[y - 2 : y + h + 2, x - 2 : x + w + 2] = WHITE
+        canvas[y : y + h, x : x + w] = cv2.resize(latest[0], (w, h), interpolation=cv2.INTER_AREA)
+
+    def _draw_bar(self, canvas: np.ndarray, top: int) -> None:
+        status = self.status
+        canvas[top:] = (30, 30, 30)
+        connection = status.connection
+        colour = (
+            GREEN if connection == "connected" else RED if connection == "reconnecting" else AMBER
+        )
+        cv2.circle(canvas, (24, top + BAR_HEIGHT // 2), 9, colour, -1, cv2.LINE_AA)
+        x = 44
+        label = self._label(CONNECTION_LABELS.get(connection, (connection, connection)))
+        x += self.painter.draw(canvas, label, x, top + 10, 24, WHITE) + 32
+        if status.hearing_state:
+            label = self._label(
+                HEARING_LABELS.get(status.hearing_state, ("", status.hearing_state))
+            )
+            if status.pause_reason:
+                reason = PAUSE_LABELS.get(status.pause_reason, (status.pause_reason,) * 2)
+                label += f" ({self._label(reason)})"
+            x += self.painter.draw(canvas, label, x, top + 10, 24, WHITE) + 32
+        if status.recording:
+            rec = self._label(("录像中", "REC"))
+        elif status.hearing_state == "paused":
+            rec = self._label(("录像暂停", "recording paused"))
+        else:
+            rec = ""
+        if rec:
+            width = self.painter.width(rec, 24)
+            rx = self.width - width - 16
+            if status.recording and int(time.monotonic() * 2) % 2 == 0:
+                cv2.circle(canvas, (rx - 18, top + BAR_HEIGHT // 2), 8, RED, -1, cv2.LINE_AA)
+            self.painter.draw(canvas, rec, rx, top + 10, 24, RED if status.recording else AMBER)
+
+    # -- the thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        window = not self.headless and self._open_window()
+        interval = 1.0 / FPS if window else min(1.0, self.snapshot_interval)
+        next_snapshot = 0.0
+        while not self._stopped.is_set():
+            started = time.monotonic()
+            try:
+                picture = self.compose()
+                if window:
+                    cv2.imshow(WINDOW, picture)
+                    cv2.waitKey(1)  # HighGUI draws in waitKey; no key does anything
+                if self.snapshot_file is not None and started >= next_snapshot:
+                    next_snapshot = started + self.snapshot_interval
+                    self._write_snapshot(picture)
+            except Exception:
+                logger.exception("screen: drawing failed")
+                self._stopped.wait(1.0)
+            self._stopped.wait(max(0.0, interval - (time.monotonic() - started)))
+        if window:
+            try:
+                cv2.destroyAllWindows()
+                cv2.waitKey(1)
+            except cv2.error:
+                pass
+
+    def _open_window(self) -> bool:
+        try:
+            cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+            if self.fullscreen:
+                cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
+            return True
+        except cv2.error as exc:
+            logger.error(
+                "screen: no window (%s); install opencv-python with GUI support, "
+                "or run with --headless",
+                str(exc).strip().splitlines()[-1],
+            )
+            return False
+
+    def _write_snapshot(self, picture: np.ndarray) -> None:
+        assert self.snapshot_file is not None
+        ok, data = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if not ok:
+            return
+        try:
+            self.snapshot_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.snapshot_file.with_name(self.snapshot_file.name + ".tmp")
+            temporary.write_bytes(data.tobytes())
+            os.replace(temporary, self.snapshot_file)
+        except OSError as exc:
+            logger.warning("screen: snapshot not written: %s", exc)

@@ -1,0 +1,53 @@
+"""terminal/court.py: reading remote tracks once, owners of reused m-lines, and the stall rule."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+from aiortc import VideoStreamTrack
+
+from terminal.court import CourtFeed
+
+
+async def test_a_track_is_read_once_and_frames_go_to_its_current_owner() -> None:
+    court = CourtFeed()
+    court.add({"id": "a", "name": "甲", "role": "judge"})
+    track = VideoStreamTrack()
+    court.on_track("a", "video", track, None)
+    court.on_track("a", "video", track, None)  # reported again: still one reader
+    await asyncio.sleep(0.15)
+    assert court.participants["a"].video_frames >= 2
+    court.on_track("b", "video", track, None)  # the m-line was reused for someone else
+    before = court.participants["a"].video_frames
+    await asyncio.sleep(0.15)
+    assert court.participants["a"].video_frames == before
+    assert court.participants["b"].video_frames >= 2
+    await court.stop()
+    track.stop()
+
+
+def test_stall_needs_expected_media_and_a_grace_period() -> None:
+    court = CourtFeed()
+    now = time.monotonic()
+    assert not court.stalled(now + 100, 3.0)  # nobody publishes: nothing to miss
+    court.set_tracks({"1": {"participantId": "j", "kind": "video"}})
+    assert not court.stalled(now + 1, 3.0)  # just appeared
+    assert court.stalled(now + 4, 3.0)
+    court.last_frame_at = now + 3.5
+    assert not court.stalled(now + 4, 3.0)
+    court.remove("j")
+    court.set_tracks({})
+    assert not court.stalled(now + 100, 3.0)
+
+
+def test_roster_updates() -> None:
+    court = CourtFeed()
+    court.add({"id": "x", "name": "甲", "role": "party", "muted": {"audio": True}})
+    court.add({"id": "x", "name": "甲", "role": "party", "muted": {"audio": False}})
+    assert court.participants["x"].muted == {"audio": False}
+    court.add({"name": "no id"})
+    assert list(court.participants) == ["x"]
+    assert court.participants["x"].to_wire()["videoFrames"] == 0
+    assert np is not None
