@@ -49,6 +49,19 @@ class _Track:
     track_id: str
     stream: PublishedStream
     last_timestamp: int = 0
+    frames: int = 0
+    origin: int | None = None  # first RTP timestamp, for tracks taken straight from RTP
+
+    def unwrap(self, rtp_timestamp: int) -> int:
+        """RTP timestamp -> a timeline starting at 0 for the first packet, across wraps."""
+        if self.origin is None:
+            self.origin = rtp_timestamp
+        value = rtp_timestamp - self.origin
+        while value < self.last_timestamp - 2**31:
+            value += 2**32
+        while value > self.last_timestamp + 2**31:
+            value -= 2**32
+        return value
 
 
 class HearingRecorder:
@@ -130,25 +143,46 @@ class HearingRecorder:
         push = self.session.push_frame
         video = stream.kind != "audio"
 
-        def on_frame(_codec: Any, frame: Any) -> None:
-            data = frame.data
-            track.last_timestamp = frame.timestamp
-            # VP8: bit 0 of the frame tag is 0 on a keyframe. Every Opus frame stands alone.
-            push(track_id, frame.timestamp, data, not (data[0] & 1) if video else True, time.time())
+        if video:
 
-        tap.on_frame = on_frame
+            def on_frame(_codec: Any, frame: Any) -> None:
+                data = frame.data
+                track.last_timestamp = frame.timestamp
+                # VP8: bit 0 of the frame tag is 0 on a keyframe.
+                push(track_id, frame.timestamp, data, not data[0] & 1, time.time())
+
+            tap.on_frame = on_frame
+        else:
+            # Opus: one RTP packet is one frame, so take it straight from RTP. aiortc's audio
+            # jitter buffer throws away the frames it holds whenever one is missing: at 5 %
+            # loss a quarter of the audio would never reach the recording.
+            def on_packet(rtp_timestamp: int, payload: bytes) -> None:
+                unwrapped = track.unwrap(rtp_timestamp)
+                if unwrapped > track.last_timestamp or track.frames == 0:
+                    track.last_timestamp = unwrapped
+                    track.frames += 1
+                    push(track_id, unwrapped, payload, True, time.time())
+
+            stream.on_audio_packet = on_packet
         stream.on_report = lambda ntp, rtp: self._sender_report(track, ntp, rtp)
 
     def _sender_report(self, track: _Track, ntp: int, rtp: int) -> None:
-        origin = internals.receiver_timestamp_origin(track.stream.receiver)
-        if origin is None or self.stopped:
+        if self.stopped:
             return
-        unwrapped = rtp - origin
-        # bring it next to the frames' unwrapped timeline (the origin moves back on a wrap)
-        while unwrapped < track.last_timestamp - 2**31:
-            unwrapped += 2**32
-        while unwrapped > track.last_timestamp + 2**31:
-            unwrapped -= 2**32
+        if track.stream.kind == "audio":
+            if track.origin is None:
+                return
+            unwrapped = track.unwrap(rtp)
+        else:
+            origin = internals.receiver_timestamp_origin(track.stream.receiver)
+            if origin is None:
+                return
+            unwrapped = rtp - origin
+            # bring it next to the frames' unwrapped timeline (the origin moves back on a wrap)
+            while unwrapped < track.last_timestamp - 2**31:
+                unwrapped += 2**32
+            while unwrapped > track.last_timestamp + 2**31:
+                unwrapped -= 2**32
         try:
             self.session.set_sender_report(track.track_id, ntp_to_unix(ntp), unwrapped)
         except Exception:
@@ -161,6 +195,7 @@ class HearingRecorder:
         if stream.tap is not None:
             stream.tap.on_frame = None
         stream.on_report = None
+        stream.on_audio_packet = None
         try:
             self.session.remove_track(track_id)
         except (KeyError, RuntimeError):
@@ -196,6 +231,7 @@ class HearingRecorder:
             if track.stream.tap is not None:
                 track.stream.tap.on_frame = None
             track.stream.on_report = None
+            track.stream.on_audio_packet = None
         self._tracks.clear()
         try:
             await asyncio.to_thread(self.session.stop, status)

@@ -101,6 +101,8 @@ class PublishedStream:
         self.media_ssrc: int | None = None
         self.sender_report: tuple[int, int] | None = None  # (ntp, rtp) of the publisher's last SR
         self.on_report: Callable[[int, int], None] | None = None  # the recorder's SR hook
+        #: The recorder's audio input: (RTP timestamp, Opus payload) for every packet.
+        self.on_audio_packet: Callable[[int, bytes], None] | None = None
         #: Not forwarded to anyone (the judge's mute, a meeting's floor); still recorded.
         self.silenced = False
         self.packets = 0
@@ -150,6 +152,9 @@ class PublishedStream:
         self.media_ssrc = packet.ssrc
         self.packets += 1
         self.octets += len(packet.payload)
+        record = self.on_audio_packet
+        if record is not None and packet.payload:
+            record(packet.timestamp, packet.payload)
         outputs = self.outputs
         if not outputs or self.silenced:
             return
