@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Screen", "TextPainter", "self_view_rect"]
 
-WINDOW = "Tingshen 庭审"
 BAR_HEIGHT = 48
 FPS = 15
 HEARING_LABELS = {
@@ -319,16 +319,15 @@ class Screen:
     # -- the thread ------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        window = not self.headless and self._open_window()
-        interval = 1.0 / FPS if window else min(1.0, self.snapshot_interval)
+        viewer = None if self.headless else self._open_window()
+        interval = 1.0 / FPS if viewer is not None else min(1.0, self.snapshot_interval)
         next_snapshot = 0.0
         while not self._stopped.is_set():
             started = time.monotonic()
             try:
                 picture = self.compose()
-                if window:
-                    cv2.imshow(WINDOW, picture)
-                    cv2.waitKey(1)  # HighGUI draws in waitKey; no key does anything
+                if viewer is not None and not self._show(viewer, picture):
+                    viewer = None
                 if self.snapshot_file is not None and started >= next_snapshot:
                     next_snapshot = started + self.snapshot_interval
                     self._write_snapshot(picture)
@@ -336,26 +335,44 @@ class Screen:
                 logger.exception("screen: drawing failed")
                 self._stopped.wait(1.0)
             self._stopped.wait(max(0.0, interval - (time.monotonic() - started)))
-        if window:
-            try:
-                cv2.destroyAllWindows()
-                cv2.waitKey(1)
-            except cv2.error:
-                pass
+        if viewer is not None:
+            self._close_window(viewer)
 
-    def _open_window(self) -> bool:
+    def _open_window(self) -> subprocess.Popen[bytes] | None:
+        """Start the window process (terminal/viewer.py): Qt draws only from a main thread."""
+        args = [sys.executable, "-m", "terminal.viewer", str(self.width), str(self.height)]
+        if not self.fullscreen:
+            args.append("--windowed")
         try:
-            cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
-            if self.fullscreen:
-                cv2.setWindowProperty(WINDOW, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
-            return True
-        except cv2.error as exc:
+            return subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except OSError as exc:
+            logger.error("screen: no window (%s); run with --headless", exc)
+            return None
+
+    def _show(self, viewer: subprocess.Popen[bytes], picture: np.ndarray) -> bool:
+        stdin = viewer.stdin
+        if stdin is None or viewer.poll() is not None:
             logger.error(
-                "screen: no window (%s); install opencv-python with GUI support, "
-                "or run with --headless",
-                str(exc).strip().splitlines()[-1],
+                "screen: the window closed (exit %s); install opencv-python with GUI support "
+                "and a display, or run with --headless",
+                viewer.returncode,
             )
             return False
+        try:
+            stdin.write(np.ascontiguousarray(picture).tobytes())
+            stdin.flush()
+        except (BrokenPipeError, OSError):
+            logger.error("screen: the window went away")
+            return False
+        return True
+
+    def _close_window(self, viewer: subprocess.Popen[bytes]) -> None:
+        try:
+            if viewer.stdin is not None:
+                viewer.stdin.close()
+            viewer.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            viewer.kill()
 
     def _write_snapshot(self, picture: np.ndarray) -> None:
         assert self.snapshot_file is not None
