@@ -496,6 +496,8 @@ class LiveHearing:
                 await coro
             except asyncio.CancelledError:
                 raise
+            except ConnectionError:
+                pass  # the participant's socket closed meanwhile: nothing to tell it any more
             except Exception:
                 logger.exception("hearing %s: background task failed", self.id)
 

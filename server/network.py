@@ -35,12 +35,15 @@ class LinkSample:
     kbps_in: float
     kbps_out: float
     state: str
+    publishing: bool = False  # it sends media: silence from it means the link, not the person
 
     @property
     def level(self) -> str:
         """good / poor / bad: what the judge's indicator shows."""
         if self.state not in ("connected", "new", "connecting"):
             return "bad"
+        if self.publishing and self.kbps_in < 1.0:
+            return "bad"  # nothing arrives from a participant who sends: the link is down
         loss = max(self.loss_in_pct or 0.0, self.loss_out_pct or 0.0)
         rtt = self.rtt_ms or 0.0
         if loss >= 10.0 or rtt >= 1000.0:
@@ -114,6 +117,7 @@ async def sample_peer(peer: Peer, previous: _Counters | None) -> tuple[LinkSampl
         kbps_in=kbps_in,
         kbps_out=kbps_out,
         state=peer.connection_state,
+        publishing=previous is not None and peer.publishing,
     )
     return sample, counters
 

@@ -6,13 +6,23 @@ from server.sfu.quality import GateSettings, VideoGate
 from tests.test_sfu_forwarder import DELTA, KEY, Rig, packet
 
 
-def test_two_bad_reports_turn_video_off_one_does_not() -> None:
+def test_two_bad_reports_of_one_kind_turn_video_off_one_does_not() -> None:
     gate = VideoGate()
     assert gate.observe_loss("video", 0.30, 1.0) is None  # one bad report: a blip
     assert gate.observe_loss("video", 0.01, 2.0) is None
     assert gate.observe_loss("video", 0.30, 3.0) is None
-    assert gate.observe_loss("audio", 0.20, 4.0) == "off"  # two in a row, audio counts too
+    assert gate.observe_loss("audio", 0.00, 3.5) is None  # good audio says nothing about video
+    assert gate.observe_loss("video", 0.20, 4.0) == "off"
     assert gate.state == "off"
+
+
+def test_a_report_spanning_an_outage_is_not_overload() -> None:
+    gate = VideoGate()
+    assert gate.observe_loss("video", 0.01, 1.0) is None
+    # the link was cut for 20 s: the first reports after it count the whole outage as loss
+    assert gate.observe_loss("video", 0.80, 21.0) is None
+    assert gate.observe_loss("video", 0.00, 22.0) is None
+    assert gate.state == "on"
 
 
 def test_comes_back_after_the_hold_and_good_audio_then_backs_off_when_the_probe_fails() -> None:
@@ -22,16 +32,18 @@ def test_comes_back_after_the_hold_and_good_audio_then_backs_off_when_the_probe_
     for t in (2.0, 3.0, 4.0, 5.0):  # good audio, but the hold is not over
         assert gate.observe_loss("audio", 0.0, t) is None
     assert gate.observe_loss("audio", 0.0, 6.5) == "on"  # probe
-    gate.observe_loss("video", 0.5, 7.0)
+    gate.observe_loss("video", 0.5, 7.0)  # spans the pause: ignored
+    gate.observe_loss("video", 0.5, 7.5)
     assert gate.observe_loss("video", 0.5, 8.0) == "off"  # the probe failed: hold doubles
     for t in (9.0, 10.0, 11.0, 12.0, 14.0, 17.0):
         assert gate.observe_loss("audio", 0.0, t) is None
     assert gate.observe_loss("audio", 0.0, 18.5) == "on"
     # the probe lasts: the hold goes back to its start value
-    for t in (19.0, 22.0, 25.0, 29.0):
+    for t in (19.0, 21.0, 23.0, 25.0, 27.0, 29.0):
         assert gate.observe_loss("video", 0.01, t) is None
     gate.observe_loss("video", 0.5, 30.0)
     assert gate.observe_loss("video", 0.5, 31.0) == "off"
+    assert gate.observe_loss("audio", 0.0, 32.0) is None  # the first in 13 s: ignored
     assert gate.observe_loss("audio", 0.0, 33.0) is None
     assert gate.observe_loss("audio", 0.0, 34.0) is None
     assert gate.observe_loss("audio", 0.0, 36.5) == "on"
@@ -62,5 +74,18 @@ async def test_paused_slot_sends_nothing_then_restarts_at_a_keyframe_without_a_g
         # the subscriber sees one continuous sequence: no hole for its NACKs to chase
         assert out[2].sequence_number == (out[1].sequence_number + 1) & 0xFFFF
         assert out[2].timestamp != out[1].timestamp
+    finally:
+        await rig.close()
+
+
+async def test_a_publisher_resuming_after_an_outage_does_not_look_like_loss() -> None:
+    rig = Rig("audio")
+    try:
+        rig.stream.on_rtp(packet(100, 0, b"\x00"))
+        rig.stream.on_rtp(packet(101, 960, b"\x00"))
+        # 40 s of nothing: the publisher's sequence ran on by 2000 while its link was down
+        rig.stream.on_rtp(packet(2101, 960 * 2001, b"\x00"))
+        out = rig.parsed()
+        assert out[2].sequence_number == (out[1].sequence_number + 1) & 0xFFFF
     finally:
         await rig.close()

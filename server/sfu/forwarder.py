@@ -53,6 +53,10 @@ MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
+#: A publisher's packets resuming after this long, or this many sequence numbers ahead, are a new
+#: stretch of its stream rather than a loss (see PublishedStream._discontinuity).
+DISCONTINUITY_SECONDS = 1.0
+DISCONTINUITY_PACKETS = 1000
 HISTORY_SIZE = 512  # packets kept per subscriber stream for NACKs (~2.5 s of 1.5 Mbps video)
 _HISTORY_MASK = HISTORY_SIZE - 1
 _HEADER = struct.Struct("!BBHII")
@@ -114,6 +118,8 @@ class PublishedStream:
         if self._is_video:
             self.keyframes = KeyframeRequester(self._send_pli, keyframe_interval)
         self._pli_tasks: set[asyncio.Task[None]] = set()
+        self._last_seq: int | None = None
+        self._last_arrival = 0.0
         self._hook_receiver()
 
     # -- hooks into aiortc ------------------------------------------------------------------
@@ -152,6 +158,15 @@ class PublishedStream:
         self.media_ssrc = packet.ssrc
         self.packets += 1
         self.octets += len(packet.payload)
+        now = time.monotonic()
+        last_seq = self._last_seq
+        if last_seq is not None and (
+            now - self._last_arrival > DISCONTINUITY_SECONDS
+            or DISCONTINUITY_PACKETS < (packet.sequence_number - last_seq) & 0xFFFF < 0x8000
+        ):
+            self._discontinuity()
+        self._last_seq = packet.sequence_number
+        self._last_arrival = now
         record = self.on_audio_packet
         if record is not None and packet.payload:
             record(packet.timestamp, packet.payload)
@@ -168,6 +183,18 @@ class PublishedStream:
             ext = bytes([(0x80 if level[0] else 0) | (level[1] & 0x7F)]) if level else b""
         for slot in outputs:
             slot.forward(packet, ext, keyframe)
+
+    def _discontinuity(self) -> None:
+        """The publisher's link came back after an outage (or it restarted its stream).
+
+        Its sequence numbers ran on while nothing arrived; carried over, that jump would read as
+        massive loss to every subscriber (and trip their audio-first gates). Each slot continues
+        its own line instead, and video restarts at a keyframe.
+        """
+        logger.info("%s of %s resumes after a gap", self.kind, self.participant_id)
+        for slot in self.outputs:
+            slot.resync()
+        self.request_keyframe()
 
     def on_sender_report(self, packet: RtcpSrPacket) -> None:
         info = packet.sender_info
@@ -318,6 +345,10 @@ class SenderSlot:
             task.cancel()
 
     # -- per packet -------------------------------------------------------------------------
+
+    def resync(self) -> None:
+        """Continue this slot's own sequence/timestamp line from the source's next packet."""
+        self._need_sync = True
 
     def set_paused(self, paused: bool) -> None:
         """Audio first: stop (or restart, at a keyframe) forwarding video to this subscriber."""

@@ -265,6 +265,8 @@ class Peer:
         except TimeoutError:
             logger.warning("peer %s did not answer offer %d", self.participant_id, self._offer_id)
             self._on_failed("answer-timeout")
+        except ConnectionError:
+            logger.info("peer %s: socket gone before the offer went out", self.participant_id)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -322,6 +324,11 @@ class Peer:
             raise ProtocolError("bad-message", "ICE candidate refused") from None
 
     # -- introspection -------------------------------------------------------------------------
+
+    @property
+    def publishing(self) -> bool:
+        """Whether the client sends any media on its publish m-lines now."""
+        return bool(self._active)
 
     def slot_for(self, stream: PublishedStream) -> SenderSlot | None:
         return next((s for s in self.slots if s.source is stream), None)

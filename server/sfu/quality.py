@@ -21,6 +21,10 @@ from dataclasses import dataclass
 logger = logging.getLogger(__name__)
 
 
+#: A receiver report arriving this long after the previous one spans an outage.
+STALE_REPORT_SECONDS = 3.0
+
+
 @dataclass(frozen=True)
 class GateSettings:
     off_loss: float = 0.15  # a report with this fraction lost (or more) is bad
@@ -39,7 +43,9 @@ class VideoGate:
         self.settings = settings or GateSettings()
         self._created = now
         self.state = "on"
-        self._bad: deque[bool] = deque(maxlen=2)
+        # consecutive bad reports, per kind (a good audio report says nothing about video)
+        self._bad: dict[str, deque[bool]] = {}
+        self._last_report: dict[str, float] = {}
         self._good_audio: deque[bool] = deque(maxlen=3)
         self._hold = self.settings.hold
         self._off_since = 0.0
@@ -48,11 +54,14 @@ class VideoGate:
 
     def observe_loss(self, kind: str, fraction_lost: float, now: float) -> str | None:
         """A receiver report from the subscriber about one of our streams."""
+        previous = self._last_report.get(kind)
+        self._last_report[kind] = now
+        if previous is not None and now - previous > STALE_REPORT_SECONDS:
+            return None  # this report spans an outage of the link, not its capacity
         if kind == "audio":
             self._good_audio.append(fraction_lost < self.settings.on_loss)
         if self.state == "on":
-            self._bad.append(fraction_lost >= self.settings.off_loss)
-            if len(self._bad) == 2 and all(self._bad):
+            if self._bad_twice(kind, fraction_lost >= self.settings.off_loss):
                 return self._turn_off(now, f"loss {fraction_lost:.0%} on {kind}")
             self._check_probe(now)
             return None
@@ -63,11 +72,15 @@ class VideoGate:
         if now - self._created < self.settings.remb_grace:
             return None
         if self.state == "on":
-            self._bad.append(bps < self.settings.off_remb_bps)
-            if len(self._bad) == 2 and all(self._bad):
+            if self._bad_twice("remb", bps < self.settings.off_remb_bps):
                 return self._turn_off(now, f"estimate {bps // 1000} kbit/s")
             return None
         return self._maybe_probe(now)
+
+    def _bad_twice(self, source: str, bad: bool) -> bool:
+        window = self._bad.setdefault(source, deque(maxlen=2))
+        window.append(bad)
+        return len(window) == 2 and all(window)
 
     def _turn_off(self, now: float, why: str) -> str:
         if self._probe_since is not None and now - self._probe_since < self.settings.probe_seconds:
@@ -88,6 +101,7 @@ class VideoGate:
             return None
         self.state = "on"
         self._probe_since = now
+        self._created = now  # the estimate ramps up again with video: give it the grace again
         self._bad.clear()
         self.changes += 1
         logger.info("video back on (probe)")
