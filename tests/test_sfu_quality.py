@@ -51,10 +51,10 @@ def test_comes_back_after_the_hold_and_good_audio_then_backs_off_when_the_probe_
 
 def test_remb_is_ignored_while_the_estimate_ramps_up() -> None:
     gate = VideoGate(now=0.0)
-    assert gate.observe_remb(30_000, 1.0) is None
-    assert gate.observe_remb(30_000, 2.0) is None
-    assert gate.observe_remb(30_000, 11.0) is None
-    assert gate.observe_remb(30_000, 12.0) == "off"
+    for t in range(1, 10):  # the grace: an estimate ramps up from the bottom
+        assert gate.observe_remb(30_000, float(t)) is None
+    assert gate.observe_remb(30_000, 10.5) is None
+    assert gate.observe_remb(30_000, 11.5) == "off"
 
 
 async def test_paused_slot_sends_nothing_then_restarts_at_a_keyframe_without_a_gap() -> None:
@@ -89,3 +89,12 @@ async def test_a_publisher_resuming_after_an_outage_does_not_look_like_loss() ->
         assert out[2].sequence_number == (out[1].sequence_number + 1) & 0xFFFF
     finally:
         await rig.close()
+
+
+def test_an_estimate_after_an_outage_gets_its_ramp_up_time_again() -> None:
+    gate = VideoGate(now=0.0)
+    assert gate.observe_remb(800_000, 15.0) is None
+    # 20 s without video: the subscriber's estimator starts from the bottom again
+    assert gate.observe_remb(30_000, 35.0) is None
+    assert gate.observe_remb(35_000, 36.0) is None
+    assert gate.state == "on"

@@ -69,6 +69,10 @@ class VideoGate:
 
     def observe_remb(self, bps: int, now: float) -> str | None:
         """A bandwidth estimate from the subscriber (REMB)."""
+        previous = self._last_report.get("remb")
+        self._last_report["remb"] = now
+        if previous is not None and now - previous > STALE_REPORT_SECONDS:
+            self._created = now  # no video reached it for a while: its estimate starts over
         if now - self._created < self.settings.remb_grace:
             return None
         if self.state == "on":
