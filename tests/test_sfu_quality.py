@@ -51,10 +51,19 @@ def test_comes_back_after_the_hold_and_good_audio_then_backs_off_when_the_probe_
 
 def test_remb_is_ignored_while_the_estimate_ramps_up() -> None:
     gate = VideoGate(now=0.0)
+    gate.observe_loss("video", 0.05, 0.5)  # some video is being lost
     for t in range(1, 10):  # the grace: an estimate ramps up from the bottom
         assert gate.observe_remb(30_000, float(t)) is None
     assert gate.observe_remb(30_000, 10.5) is None
     assert gate.observe_remb(30_000, 11.5) == "off"
+
+
+def test_a_low_estimate_without_loss_is_not_enough() -> None:
+    gate = VideoGate(now=0.0)
+    gate.observe_loss("video", 0.0, 11.0)
+    for t in (12.0, 13.0, 14.0):
+        assert gate.observe_remb(30_000, t) is None
+    assert gate.state == "on"
 
 
 async def test_paused_slot_sends_nothing_then_restarts_at_a_keyframe_without_a_gap() -> None:

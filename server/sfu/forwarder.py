@@ -57,7 +57,9 @@ AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 #: stretch of its stream rather than a loss (see PublishedStream._discontinuity).
 DISCONTINUITY_SECONDS = 1.0
 DISCONTINUITY_PACKETS = 1000
-HISTORY_SIZE = 512  # packets kept per subscriber stream for NACKs (~2.5 s of 1.5 Mbps video)
+HISTORY_SIZE = 512
+#: NACKs for packets forwarded longer ago than this are not answered.
+MAX_RETRANSMIT_AGE = 1.0  # packets kept per subscriber stream for NACKs (~2.5 s of 1.5 Mbps video)
 _HISTORY_MASK = HISTORY_SIZE - 1
 _HEADER = struct.Struct("!BBHII")
 _NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
@@ -182,7 +184,7 @@ class PublishedStream:
             level = packet.extensions.audio_level
             ext = bytes([(0x80 if level[0] else 0) | (level[1] & 0x7F)]) if level else b""
         for slot in outputs:
-            slot.forward(packet, ext, keyframe)
+            slot.forward(packet, ext, keyframe, now)
 
     def _discontinuity(self) -> None:
         """The publisher's link came back after an outage (or it restarted its stream).
@@ -263,6 +265,7 @@ class SenderSlot:
         self._ts_offset = 0
         self._need_sync = True
         self._history: list[bytes | None] = [None] * HISTORY_SIZE
+        self._history_time: list[float] = [0.0] * HISTORY_SIZE
         self._send: Callable[[bytes], bool] | None = None
         self._connected: Callable[[], bool] | None = None
         self._keyframe_asked = 0.0
@@ -367,7 +370,7 @@ class SenderSlot:
             self._keyframe_asked = 0.0
             source.expect_keyframe()
 
-    def forward(self, packet: RtpPacket, ext_value: bytes, keyframe: bool) -> None:
+    def forward(self, packet: RtpPacket, ext_value: bytes, keyframe: bool, now: float) -> None:
         send = self._send
         if send is None or self.paused:
             return
@@ -399,7 +402,9 @@ class SenderSlot:
             first |= 0x20
             payload = payload + b"\x00" * (packet.padding_size - 1) + bytes([packet.padding_size])
         data = _HEADER.pack(first, (packet.marker << 7) | pt, seq, ts, self._ssrc) + ext + payload
-        self._history[seq & _HISTORY_MASK] = data
+        index = seq & _HISTORY_MASK
+        self._history[index] = data
+        self._history_time[index] = now
         if send(data):
             self.packets += 1
             self.octets += len(packet.payload)
@@ -450,11 +455,18 @@ class SenderSlot:
         send = self._send
         if send is None:
             return
+        oldest = time.monotonic() - MAX_RETRANSMIT_AGE
         for seq in lost:
-            data = self._history[seq & _HISTORY_MASK]
-            if data is not None and int.from_bytes(data[2:4], "big") == seq:
-                if send(data):
-                    self.retransmitted += 1
+            index = seq & _HISTORY_MASK
+            data = self._history[index]
+            if data is None or int.from_bytes(data[2:4], "big") != seq:
+                continue
+            # After an outage a receiver asks for everything it missed: seconds-old video only
+            # floods its jitter buffer (and can stall it). A late repair is no repair.
+            if self._history_time[index] < oldest:
+                continue
+            if send(data):
+                self.retransmitted += 1
 
 
 def _payload_type_map(source: PublishedStream, transceiver: RTCRtpTransceiver) -> dict[int, int]:

@@ -46,6 +46,7 @@ class VideoGate:
         # consecutive bad reports, per kind (a good audio report says nothing about video)
         self._bad: dict[str, deque[bool]] = {}
         self._last_report: dict[str, float] = {}
+        self._last_loss: dict[str, float] = {}
         self._good_audio: deque[bool] = deque(maxlen=3)
         self._hold = self.settings.hold
         self._off_since = 0.0
@@ -58,6 +59,7 @@ class VideoGate:
         self._last_report[kind] = now
         if previous is not None and now - previous > STALE_REPORT_SECONDS:
             return None  # this report spans an outage of the link, not its capacity
+        self._last_loss[kind] = fraction_lost
         if kind == "audio":
             self._good_audio.append(fraction_lost < self.settings.on_loss)
         if self.state == "on":
@@ -76,7 +78,10 @@ class VideoGate:
         if now - self._created < self.settings.remb_grace:
             return None
         if self.state == "on":
-            if self._bad_twice("remb", bps < self.settings.off_remb_bps):
+            # An estimate alone is not proof (a receiver's estimator may sit low long after an
+            # outage): only a low estimate while video is actually being lost counts.
+            losing = self._last_loss.get("video", 0.0) >= self.settings.on_loss
+            if self._bad_twice("remb", bps < self.settings.off_remb_bps and losing):
                 return self._turn_off(now, f"estimate {bps // 1000} kbit/s")
             return None
         return self._maybe_probe(now)
