@@ -67,9 +67,9 @@ def serve_duplicating_audio(argv: list[str]) -> int:
 
     original = forwarder.SenderSlot.forward
 
-    def forward(self: Any, packet: Any, ext_value: bytes, keyframe: bool) -> None:
+    def forward(self: Any, packet: Any, ext_value: bytes, keyframe: bool, now: float) -> None:
         sent_before = self.packets
-        original(self, packet, ext_value, keyframe)
+        original(self, packet, ext_value, keyframe, now)
         if self.kind != "audio" or self.packets == sent_before:
             return
         seq = (self._next_seq - 1) & 0xFFFF
