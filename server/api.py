@@ -87,6 +87,23 @@ async def read_json(request: web.Request) -> Any:
         ) from None
 
 
+def new_invites(
+    hearing_id: str, roles: list[Role], invites: list[InviteIn], expires: dt.datetime
+) -> list[InviteRow]:
+    """Invitation rows, each with its own single-use join code."""
+    return [
+        InviteRow(
+            id=new_id(),
+            hearing_id=hearing_id,
+            role=role.value,
+            name=invite.name,
+            code=new_join_code(secrets.token_bytes(16)),
+            expires_at=expires,
+        )
+        for role, invite in zip(roles, invites, strict=True)
+    ]
+
+
 def _invite_wire(services: state.Services, hearing_id: str, invite: InviteRow) -> dict[str, Any]:
     expires = invite.expires_at
     if expires.tzinfo is None:
@@ -150,17 +167,7 @@ async def create_hearing(request: web.Request) -> web.Response:
                 sealed=body.sealed,
             )
             s.add(row)
-            invites = [
-                InviteRow(
-                    id=new_id(),
-                    hearing_id=row.id,
-                    role=role.value,
-                    name=invite.name,
-                    code=new_join_code(secrets.token_bytes(16)),
-                    expires_at=expires,
-                )
-                for role, invite in zip(roles, body.invites, strict=True)
-            ]
+            invites = new_invites(row.id, roles, body.invites, expires)
             s.add_all(invites)
             return row, invites
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import secrets
 from typing import Any
 
 from aiohttp import web
@@ -25,14 +24,14 @@ from server.api import (
     _hearing_wire,
     _invite_wire,
     json_error,
+    new_invites,
     read_json,
     require_admin,
 )
-from server.db import HearingRow, InviteRow, new_id, utcnow
+from server.db import HearingRow, InviteRow, utcnow
 from signaling.errors import ProtocolError
 from signaling.hearing import HearingKind, HearingState
 from signaling.roles import parse_role
-from signaling.tokens import new_join_code
 
 logger = logging.getLogger(__name__)
 
@@ -152,17 +151,7 @@ async def add_invites(request: web.Request) -> web.Response:
             row = s.get(HearingRow, hearing_id)
             if row is None or row.state == HearingState.closed:
                 return row, []
-            invites = [
-                InviteRow(
-                    id=new_id(),
-                    hearing_id=row.id,
-                    role=role.value,
-                    name=invite.name,
-                    code=new_join_code(secrets.token_bytes(16)),
-                    expires_at=expires,
-                )
-                for role, invite in zip(roles, body.invites, strict=True)
-            ]
+            invites = new_invites(row.id, roles, body.invites, expires)
             s.add_all(invites)
             return row, invites
 

@@ -16,21 +16,10 @@ import pytest
 
 from tests.browser import chromium
 from tests.conftest import RunningServer
+from tests.test_browser_functional import FRAMES_DECODED
 
 pytestmark = [pytest.mark.browser, pytest.mark.media]
 
-FRAMES_DECODED = """
-async () => {
-  const pc = window.tingshen && window.tingshen.pc;
-  if (!pc) return 0;
-  const stats = await pc.getStats();
-  let frames = 0;
-  stats.forEach((s) => {
-    if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0;
-  });
-  return frames;
-}
-"""
 
 ATTRIBUTE_IS = """
 ([testid, name, value]) => {
