@@ -7,6 +7,10 @@
  * hearing log (notes); the presiding judge admits, refuses, ejects, pauses and resumes the recording
  * and ends the hearing. Everyone sees whether the hearing is being recorded.
  *
+ * Also: audio first (a notice while the server sends us sound only), the floor (ask for it; the judge
+ * gives it, takes it back and mutes participants), connection quality on the court's tiles, sharing a
+ * screen (evidence), and the private consultation room (defence and defendant).
+ *
  * This module only wires the DOM. The protocol lives in `session.js` (WebSocket + reconnection) and
  * `peer.js` (offers and tracks), the camera and microphone in `media.js`, the tiles in `tiles.js`, and
  * every string in `i18n.js`. Each `render*` function redraws one part of the page from the current
@@ -18,12 +22,14 @@ import { bindLanguageSelect, initLanguage, onLanguageChange, t, tOr } from "./i1
 import { LocalMedia } from "./media.js";
 import {
   cleanNoteText,
+  CONSULT_ROLES,
   CONTROL_ROLES,
   HearingSession,
   INVISIBLE_ROLES,
   MAX_NOTE_CHARS,
   OBSERVER_ROLE,
   PAUSE_REASONS,
+  SCREEN_ROLES,
   STAFF_ROLES,
 } from "./session.js";
 import { isVisible, ParticipantGrid, roleLabel } from "./tiles.js";
@@ -56,6 +62,7 @@ const session = new HearingSession({ token, media });
 const grid = new ParticipantGrid($("participant-grid"), {
   onAudioBlocked,
   onEject: (participantId) => session.eject(participantId),
+  onMute: (participantId, muted) => session.muteParticipant(participantId, muted),
 });
 
 let mediaReady = false; // the first device request settled (or took too long)
@@ -102,6 +109,15 @@ Object.defineProperty(window, "tingshen", {
     /** The hearing log as received (judge and clerk): [{at, authorId, authorName, text}]. */
     get notes() {
       return session.notes.map((note) => ({ ...note }));
+    },
+    /** {holder, requests, silenced}: the floor and the judge's mutes. */
+    get floor() {
+      const { holder, requests, silenced } = session.floor;
+      return { holder, requests: [...requests], silenced: [...silenced] };
+    },
+    /** Whether the server sends us audio only for now (audio first). */
+    get videoPaused() {
+      return session.videoPaused;
     },
     /** mid -> {participantId, kind} of the remote tracks being played. */
     get tracks() {
@@ -360,6 +376,9 @@ function renderRoom() {
   renderControls();
   renderOwnVideo();
   renderCourtControls();
+  renderFloor();
+  renderRoomControls();
+  renderVideoPaused();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -543,6 +562,94 @@ $("pause-button").addEventListener("click", () =>
 );
 $("resume-button").addEventListener("click", () => hearingStateCommand(() => session.resume()));
 
+// The floor, screen sharing, consultation, audio first ---------------------------------------------
+
+/** The participant's own room controls beyond camera and microphone. */
+function renderRoomControls() {
+  const role = session.self?.role;
+  const inHearing = Boolean(session.self) && session.admitted === true;
+  const { holder, requests, silenced } = session.floor;
+  const selfId = session.self?.id;
+  // Anyone who may speak asks for the floor; the chair gives it and needs not ask.
+  const request = $("request-floor-button");
+  request.hidden = !inHearing || INVISIBLE_ROLES.has(role) || isJudge();
+  const hasFloor = holder !== null && holder === selfId;
+  const requested = requests.includes(selfId);
+  request.textContent = t(hasFloor ? "control.hasFloor" : requested ? "control.floorRequested" : "control.requestFloor");
+  request.disabled = hasFloor || requested;
+  $("self-silenced").hidden = !inHearing || !silenced.includes(selfId);
+
+  const share = $("share-button");
+  const sharing = session.screenTrack !== null;
+  share.hidden = !inHearing || !SCREEN_ROLES.has(role) || !navigator.mediaDevices?.getDisplayMedia;
+  share.textContent = t(sharing ? "control.stopShare" : "control.share");
+  share.setAttribute("aria-pressed", String(sharing));
+  share.disabled = shareBusy;
+
+  $("consult-button").hidden = !inHearing || !CONSULT_ROLES.has(role);
+}
+
+let shareBusy = false;
+
+$("share-button").addEventListener("click", async () => {
+  if (session.screenTrack) {
+    session.stopShare();
+    return;
+  }
+  shareBusy = true;
+  renderRoomControls();
+  try {
+    await session.startShare();
+  } catch (err) {
+    // The participant cancelled the browser's picker: nothing to say. Anything else: say it.
+    if (err?.name !== "NotAllowedError" && err?.name !== "AbortError") {
+      console.warn("[hearing] getDisplayMedia failed", err);
+      showToast(t("error.share"), { code: "share" });
+    }
+  } finally {
+    shareBusy = false;
+    renderRoomControls();
+  }
+});
+
+$("request-floor-button").addEventListener("click", () => session.requestFloor());
+$("consult-button").addEventListener("click", () => session.consult());
+$("take-floor-button").addEventListener("click", () => session.giveFloor(null));
+
+/** The private consultation room opens in its own tab; this page stays in the hearing. */
+function openConsultation(url) {
+  window.open(url, "_blank", "noopener");
+}
+
+/** The judge's floor controls, and the floor marks on the tiles (everyone). */
+function renderFloor() {
+  grid.setFloor(session.floor, session.mutedByJudge);
+  const { holder, requests } = session.floor;
+  const judge = isJudge();
+  $("floor-group").hidden = !judge || (holder === null && requests.length === 0);
+  $("take-floor-button").hidden = !judge || holder === null;
+  const list = $("floor-requests");
+  const buttons = requests.map((id) => {
+    const name = session.participants.get(id)?.name ?? id;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button control";
+    button.dataset.testid = "give-floor-button";
+    button.dataset.participantId = id;
+    button.dataset.participantName = name;
+    button.textContent = t("judge.giveFloor", { name });
+    button.setAttribute("aria-label", t("judge.giveFloorLabel", { name }));
+    button.addEventListener("click", () => session.giveFloor(id));
+    return button;
+  });
+  list.replaceChildren(...buttons);
+  renderRoomControls();
+}
+
+function renderVideoPaused() {
+  $("video-paused").hidden = !session.videoPaused || !session.self;
+}
+
 // Notes --------------------------------------------------------------------------------------------
 
 const pad2 = (n) => String(n).padStart(2, "0");
@@ -690,6 +797,11 @@ session.addEventListener("hearingstate", () => {
   renderJudgeControls();
 });
 session.addEventListener("note", (event) => appendNote(event.detail));
+session.addEventListener("floor", renderFloor);
+session.addEventListener("quality", () => grid.setQuality(session.quality));
+session.addEventListener("videopaused", renderVideoPaused);
+session.addEventListener("share", renderRoomControls);
+session.addEventListener("consultation", (event) => openConsultation(event.detail));
 session.addEventListener("participants", renderRoom);
 session.addEventListener("remotetracks", renderRoom);
 session.addEventListener("servererror", (event) => showServerError(event.detail));
@@ -712,6 +824,7 @@ onLanguageChange(() => {
   renderRecordingState();
   renderPauseReasons();
   grid.relabel();
+  renderFloor();
   if (!$("room").hidden) renderRoom();
 });
 

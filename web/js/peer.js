@@ -3,7 +3,8 @@
  *
  * How this works: the server always offers (PROTOCOL.md "Who offers"); we only answer. Each `offer`
  * message carries, besides the SDP, two maps that give the m-lines their meaning:
- * - `publish` {audio: mid, video: mid}: the m-lines our own microphone and camera go out on;
+ * - `publish` {audio: mid, video: mid, screen: mid}: the m-lines our own microphone, camera and shared
+ *   screen go out on (the screen m-line is answered `sendonly` while we share, else `inactive`);
  * - `tracks` {mid: {participantId, kind}}: which other participant each remaining m-line carries.
  * The SDP alone cannot tell us whose picture an m-line holds: the server's SFU re-sends every
  * participant's media from its own senders, and it reuses an m-line that went `inactive` for the next
@@ -25,11 +26,13 @@ export class HearingPeer extends EventTarget {
    * @param {RTCIceServer[]} options.iceServers from `welcome`
    * @param {import("./media.js").LocalMedia} options.media our own tracks
    * @param {(message: object) => boolean} options.send sends one signaling message
+   * @param {() => MediaStreamTrack | null} [options.screenTrack] our shared screen, or null
    */
-  constructor({ iceServers, media, send }) {
+  constructor({ iceServers, media, send, screenTrack = () => null }) {
     super();
     this.media = media;
     this.send = send;
+    this.screenTrack = screenTrack;
     this.closed = false;
     /** kind -> mid, from the latest offer. */
     this.publish = {};
@@ -82,7 +85,7 @@ export class HearingPeer extends EventTarget {
     for (const [kind, mid] of Object.entries(this.publish)) {
       const transceiver = this.#transceiver(mid);
       if (!transceiver || transceiver.currentDirection !== "sendonly") continue;
-      const track = this.media.tracks[kind] ?? null;
+      const track = this.#localTrack(kind);
       if (transceiver.sender.track === track) continue;
       try {
         await transceiver.sender.replaceTrack(track);
@@ -147,16 +150,21 @@ export class HearingPeer extends EventTarget {
     this.dispatchEvent(new Event("negotiated"));
   }
 
+  /** Our own track for a `publish` kind: microphone, camera, or the shared screen (null if none). */
+  #localTrack(kind) {
+    return (kind === "screen" ? this.screenTrack() : this.media.tracks[kind]) ?? null;
+  }
+
   async #attachLocal(transceiver, kind) {
-    const track = this.media.tracks[kind] ?? null;
-    if (track && transceiver.receiver.track.kind !== kind) {
+    const track = this.#localTrack(kind);
+    if (track && transceiver.receiver.track.kind !== mediaKind(kind)) {
       console.warn(`[peer] publish.${kind} names mid ${transceiver.mid}, an m-line of another kind`);
       setDirection(transceiver, "inactive");
       return;
     }
     if (transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
-    // No device of this kind: answer inactive rather than sendonly-with-nothing, so the server does
-    // not announce (and forward, and record) a track that will never carry media.
+    // No device of this kind (or not sharing a screen): answer inactive rather than sendonly-with-nothing,
+    // so the server does not announce (and forward, and record) a track that will never carry media.
     setDirection(transceiver, track ? "sendonly" : "inactive");
   }
 
@@ -236,7 +244,7 @@ function setDirection(transceiver, direction) {
 function sanitizePublish(publish) {
   const result = {};
   if (publish && typeof publish === "object") {
-    for (const kind of ["audio", "video"]) {
+    for (const kind of ["audio", "video", "screen"]) {
       if (typeof publish[kind] === "string") result[kind] = publish[kind];
     }
   }

@@ -22,7 +22,10 @@
  *
  * Events: `statechange`, `retry` (detail {attempt, delayMs} or null once the attempt starts), `welcome`,
  * `participants`, `remotetracks`, `servererror` (detail: the error message), `lobby` (`admitted`
- * changed), `waiting` (the lobby list changed), `hearingstate`, `note` (detail: the new note).
+ * changed), `waiting` (the lobby list changed), `hearingstate`, `note` (detail: the new note),
+ * `floor` (who holds the floor, asks for it, is silenced), `quality` (detail: participant id; judge and
+ * clerk), `videopaused` (`videoPaused` changed: audio first on a poor link), `share` (`screenTrack`
+ * changed), `consultation` (detail: the private room's url).
  */
 
 import { HearingPeer } from "./peer.js";
@@ -55,6 +58,12 @@ export const STAFF_ROLES = new Set(["judge", "clerk"]);
 export const OBSERVER_ROLE = "observer";
 /** Roles that are in the hearing without being shown (signaling/roles.py `visible=False`). */
 export const INVISIBLE_ROLES = new Set([OBSERVER_ROLE, "archivist", "admin"]);
+/** Roles with the `screen` grant (signaling/roles.py `_PRESENTER`): may show evidence from a screen. */
+export const SCREEN_ROLES = new Set(["judge", "clerk", "prosecutor", "defence", "party"]);
+/** Roles that may go to the private consultation room (PROTOCOL.md `consult`). */
+export const CONSULT_ROLES = new Set(["defence", "defendant"]);
+/** Quality levels the server reports (PROTOCOL.md `quality`). */
+export const QUALITY_LEVELS = new Set(["good", "poor", "bad"]);
 
 export function backoffDelay(attempt) {
   return Math.min(BACKOFF_INITIAL_MS * 2 ** Math.max(0, attempt - 1), BACKOFF_MAX_MS);
@@ -168,6 +177,16 @@ export class HearingSession extends EventTarget {
     this.hearingState = { state: null, pauseReason: null };
     /** The hearing log as received (judge and clerk), oldest first. Kept across reconnections. */
     this.notes = [];
+    /** The floor (prefecture meetings) and the judge's mutes: holder id or null, requests, silenced. */
+    this.floor = { holder: null, requests: [], silenced: [] };
+    /** Participants the judge (on this page) muted; re-read from `floor` whenever no one holds it. */
+    this.mutedByJudge = new Set();
+    /** participant id -> {level, rttMs, ...}, the latest `quality` (judge and clerk). */
+    this.quality = new Map();
+    /** The server sends us audio only for now (our link cannot carry video). */
+    this.videoPaused = false;
+    /** Our shared screen's track while we share, else null. */
+    this.screenTrack = null;
     this.iceServers = [];
     /** Consecutive attempts that did not reach `connected`. */
     this.attempt = 0;
@@ -241,6 +260,73 @@ export class HearingSession extends EventTarget {
     const clean = cleanNoteText(text);
     if (clean === "" || Array.from(clean).length > MAX_NOTE_CHARS) return false;
     return this.#send({ type: "note", text: clean });
+  }
+
+  /** Ask the chair for the floor. */
+  requestFloor() {
+    return this.#send({ type: "request-floor" });
+  }
+
+  /** The chair gives the floor to a participant, or takes it back (null: everyone may speak). */
+  giveFloor(participantId) {
+    return this.#send({ type: "give-floor", participantId: participantId == null ? null : String(participantId) });
+  }
+
+  /** The judge stops (or resumes) forwarding a participant's sound. */
+  muteParticipant(participantId, muted) {
+    const id = String(participantId);
+    const sent = this.#send({ type: "mute-participant", participantId: id, muted: Boolean(muted) });
+    if (sent) {
+      if (muted) this.mutedByJudge.add(id);
+      else this.mutedByJudge.delete(id);
+      this.dispatchEvent(new Event("floor"));
+    }
+    return sent;
+  }
+
+  /** Ask for the link to the private consultation room (defence and defendant); `consultation` follows. */
+  consult() {
+    return this.#send({ type: "consult" });
+  }
+
+  /**
+   * Start showing a screen: the browser asks which one; the server then offers again and the peer
+   * answers the `publish.screen` m-line with this track. Throws if the browser refuses.
+   */
+  async startShare() {
+    if (this.screenTrack) return true;
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    const track = stream.getVideoTracks()[0] ?? null;
+    if (!track) return false;
+    if (!this.conn?.welcomed) {
+      track.stop();
+      this.#send({ type: "share", on: true }); // reports not-connected
+      return false;
+    }
+    this.screenTrack = track;
+    // The browser's own "stop sharing" ends the track.
+    track.addEventListener("ended", () => {
+      if (this.screenTrack === track) this.stopShare();
+    });
+    this.dispatchEvent(new Event("share"));
+    return this.#send({ type: "share", on: true });
+  }
+
+  /** Stop showing the screen. */
+  stopShare() {
+    if (!this.#endShare()) return;
+    if (this.conn?.welcomed) this.conn.channel.send({ type: "share", on: false });
+    this.conn?.peer?.updateLocalTracks(); // replaceTrack(null) until the server's next offer
+  }
+
+  /** Forget the shared screen; whether there was one. */
+  #endShare() {
+    const track = this.screenTrack;
+    if (!track) return false;
+    this.screenTrack = null;
+    track.stop();
+    this.dispatchEvent(new Event("share"));
+    return true;
   }
 
   #send(message) {
@@ -318,6 +404,8 @@ export class HearingSession extends EventTarget {
     console.warn("[session] connection lost:", why);
     this.conn = null; // first: closing fires the channel's close event, which must find it abandoned
     conn.close();
+    this.#endShare(); // a new connection starts without a share: the server forgot it
+    this.#setVideoPaused(false);
     // Keep the participant list (the grid does not flash empty); the next welcome replaces it.
     this.dispatchEvent(new Event("remotetracks"));
     this.attempt += 1;
@@ -337,6 +425,12 @@ export class HearingSession extends EventTarget {
     const conn = this.conn;
     this.conn = null; // first, as in #lost
     conn?.close();
+    this.#endShare();
+    this.#setVideoPaused(false);
+    this.floor = { holder: null, requests: [], silenced: [] };
+    this.mutedByJudge.clear();
+    this.quality.clear();
+    this.dispatchEvent(new Event("floor"));
     this.stopInfo = info;
     this.media.stop();
     this.participants.clear();
@@ -389,7 +483,25 @@ export class HearingSession extends EventTarget {
         this.#onNote(message);
         break;
       case "track-published":
-        break; // informational: the offer that carries the track follows
+      case "track-unpublished":
+        break; // informational: the offer that carries (or drops) the track follows
+      case "floor":
+        this.#onFloor(message);
+        break;
+      case "quality":
+        this.#onQuality(message);
+        break;
+      case "video-paused":
+        this.#setVideoPaused(true);
+        break;
+      case "video-resumed":
+        this.#setVideoPaused(false);
+        break;
+      case "consultation":
+        if (typeof message.url === "string" && message.url !== "") {
+          this.dispatchEvent(new CustomEvent("consultation", { detail: message.url }));
+        }
+        break;
       case "error":
         this.#onError(conn, message);
         break;
@@ -436,7 +548,12 @@ export class HearingSession extends EventTarget {
     }
 
     const makePeer = (iceServers) =>
-      new HearingPeer({ iceServers, media: this.media, send: (m) => conn.channel.send(m) });
+      new HearingPeer({
+        iceServers,
+        media: this.media,
+        send: (m) => conn.channel.send(m),
+        screenTrack: () => this.screenTrack,
+      });
     let peer;
     try {
       peer = makePeer(this.iceServers);
@@ -521,6 +638,40 @@ export class HearingSession extends EventTarget {
     };
     if (this.hearing) this.hearing.state = state;
     this.dispatchEvent(new Event("hearingstate"));
+  }
+
+  #onFloor(message) {
+    const ids = (list) => (Array.isArray(list) ? list.filter((id) => id != null).map(String) : []);
+    this.floor = {
+      holder: message.holder != null ? String(message.holder) : null,
+      requests: ids(message.requests),
+      silenced: ids(message.silenced),
+    };
+    // With no one holding the floor, `silenced` is exactly who the judge muted.
+    if (this.floor.holder === null) this.mutedByJudge = new Set(this.floor.silenced);
+    else for (const id of this.mutedByJudge) if (!this.floor.silenced.includes(id)) this.mutedByJudge.delete(id);
+    this.dispatchEvent(new Event("floor"));
+  }
+
+  #onQuality(message) {
+    if (message.participantId == null || !QUALITY_LEVELS.has(message.level)) return;
+    const id = String(message.participantId);
+    const num = (v) => (Number.isFinite(v) ? v : null);
+    this.quality.set(id, {
+      level: message.level,
+      rttMs: num(message.rttMs),
+      lossInPct: num(message.lossInPct),
+      lossOutPct: num(message.lossOutPct),
+      kbpsIn: num(message.kbpsIn),
+      kbpsOut: num(message.kbpsOut),
+    });
+    this.dispatchEvent(new CustomEvent("quality", { detail: id }));
+  }
+
+  #setVideoPaused(paused) {
+    if (this.videoPaused === paused) return;
+    this.videoPaused = paused;
+    this.dispatchEvent(new Event("videopaused"));
   }
 
   #onNote(message) {

@@ -7,7 +7,9 @@
  * (an offer can name a participant before `participant-joined` arrives), so the tile pulls its tracks
  * from the map each time instead of being pushed them once.
  *
- * On the presiding judge's page each tile also carries an eject button (two clicks: see confirm.js).
+ * On the presiding judge's page each tile also carries an eject button (two clicks: see confirm.js) and
+ * a mute button (the server stops forwarding that participant's sound). Every page marks who holds the
+ * floor, who asks for it and who is silenced; the judge's and clerk's pages show a connection-quality dot.
  */
 
 import { TwoStepButton } from "./confirm.js";
@@ -32,11 +34,18 @@ export class ParticipantGrid {
    * @param {() => void} [options.onAudioBlocked] autoplay policy refused to play a participant's sound
    * @param {(participantId: string) => boolean} [options.onEject] the judge confirmed an eject; returns
    *   whether the command went out
+   * @param {(participantId: string, muted: boolean) => void} [options.onMute] the judge (un)mutes someone
    */
-  constructor(container, { onAudioBlocked = () => {}, onEject = () => false } = {}) {
+  constructor(container, { onAudioBlocked = () => {}, onEject = () => false, onMute = () => {} } = {}) {
     this.container = container;
     this.onAudioBlocked = onAudioBlocked;
     this.onEject = onEject;
+    this.onMute = onMute;
+    /** {holder, requests, silenced} (see session.js) and the ids the judge muted. */
+    this.floor = { holder: null, requests: [], silenced: [] };
+    this.mutedByJudge = new Set();
+    /** participant id -> latest connection quality (judge and clerk). */
+    this.quality = new Map();
     /** Whether tiles show the eject button (the presiding judge's page). */
     this.canEject = false;
     /** participant id -> {el, video, audio, placeholder, name, role, mutedAudio, mutedVideo} */
@@ -69,6 +78,19 @@ export class ParticipantGrid {
       tile.actions.hidden = !canEject;
       tile.eject.disarm();
     }
+  }
+
+  /** The floor and the judge's mutes changed. */
+  setFloor(floor, mutedByJudge) {
+    this.floor = floor;
+    this.mutedByJudge = mutedByJudge;
+    for (const [id, tile] of this.tiles) this.#updateFloor(tile, id);
+  }
+
+  /** A participant's connection quality (a map id -> {level, rttMs, ...}). */
+  setQuality(quality) {
+    this.quality = quality;
+    for (const [id, tile] of this.tiles) this.#updateQuality(tile, id);
   }
 
   /** Re-apply translated labels (language switch). */
@@ -131,7 +153,24 @@ export class ParticipantGrid {
     const mutedVideo = document.createElement("span");
     mutedVideo.className = "tile-badge tile-badge-video";
     mutedVideo.dataset.testid = "participant-muted-video";
-    label.append(name, role, mutedAudio, mutedVideo);
+    const quality = document.createElement("span");
+    quality.className = "tile-quality";
+    quality.dataset.testid = "quality-indicator";
+    quality.setAttribute("role", "img");
+    quality.hidden = true;
+    const hasFloor = document.createElement("span");
+    hasFloor.className = "tile-badge tile-badge-floor";
+    hasFloor.dataset.testid = "participant-has-floor";
+    hasFloor.hidden = true;
+    const requesting = document.createElement("span");
+    requesting.className = "tile-badge tile-badge-request";
+    requesting.dataset.testid = "participant-requesting-floor";
+    requesting.hidden = true;
+    const silenced = document.createElement("span");
+    silenced.className = "tile-badge tile-badge-silenced";
+    silenced.dataset.testid = "participant-silenced";
+    silenced.hidden = true;
+    label.append(quality, name, role, mutedAudio, mutedVideo, hasFloor, requesting, silenced);
 
     const actions = document.createElement("div");
     actions.className = "tile-actions";
@@ -141,12 +180,22 @@ export class ParticipantGrid {
     ejectButton.className = "button tile-eject";
     ejectButton.dataset.testid = "eject-button";
     ejectButton.dataset.participantId = participant.id;
-    actions.append(ejectButton);
+    const muteButton = document.createElement("button");
+    muteButton.type = "button";
+    muteButton.className = "button tile-eject tile-mute";
+    muteButton.dataset.testid = "mute-participant-button";
+    muteButton.dataset.participantId = participant.id;
+    muteButton.setAttribute("aria-pressed", "false");
+    muteButton.addEventListener("click", () => {
+      this.onMute(participant.id, muteButton.getAttribute("aria-pressed") !== "true");
+    });
+    actions.append(muteButton, ejectButton);
 
     el.append(video, placeholder, label, actions, audio);
     this.container.append(el);
 
     const tile = { el, video, audio, placeholder, initial, noVideo, name, role, mutedAudio, mutedVideo, actions };
+    Object.assign(tile, { quality, hasFloor, requesting, silenced, muteButton });
     tile.eject = new TwoStepButton(ejectButton, {
       onConfirm: () => this.#eject(tile, participant.id),
       render: (armed) => this.#labelEject(tile, armed),
@@ -185,6 +234,52 @@ export class ParticipantGrid {
     this.#updateVideoVisibility(tile, participant);
   }
 
+  #updateFloor(tile, id) {
+    const { holder, requests, silenced } = this.floor;
+    const isSilenced = silenced.includes(id);
+    tile.el.dataset.hasFloor = String(holder === id);
+    tile.el.dataset.requestingFloor = String(requests.includes(id));
+    tile.el.dataset.silenced = String(isSilenced);
+    tile.hasFloor.hidden = holder !== id;
+    tile.requesting.hidden = !requests.includes(id);
+    tile.silenced.hidden = !isSilenced;
+    // While no one holds the floor, `silenced` is exactly who the judge muted.
+    const muted = this.mutedByJudge.has(id) || (holder === null && isSilenced);
+    tile.muteButton.setAttribute("aria-pressed", String(muted));
+    this.#labelMute(tile);
+  }
+
+  #labelMute(tile) {
+    const muted = tile.muteButton.getAttribute("aria-pressed") === "true";
+    const name = this.participants.get(tile.el.dataset.participantId)?.name ?? "";
+    tile.muteButton.textContent = t(muted ? "tile.unmuteParticipant" : "tile.muteParticipant");
+    tile.muteButton.setAttribute("aria-label", t(muted ? "tile.unmuteParticipantLabel" : "tile.muteParticipantLabel", { name }));
+  }
+
+  #updateQuality(tile, id) {
+    const q = this.quality.get(id);
+    tile.quality.hidden = !q;
+    if (!q) {
+      tile.quality.removeAttribute("data-level");
+      tile.quality.removeAttribute("title");
+      tile.quality.removeAttribute("aria-label");
+      return;
+    }
+    const level = t(`quality.${q.level}`);
+    const figure = (v) => (v === null ? "–" : String(Math.round(v * 10) / 10));
+    const title = t("quality.title", {
+      level,
+      rttMs: figure(q.rttMs),
+      lossInPct: figure(q.lossInPct),
+      lossOutPct: figure(q.lossOutPct),
+      kbpsIn: figure(q.kbpsIn),
+      kbpsOut: figure(q.kbpsOut),
+    });
+    tile.quality.dataset.level = q.level;
+    tile.quality.title = title;
+    tile.quality.setAttribute("aria-label", title);
+  }
+
   #updateLabels(tile, participant) {
     const role = roleLabel(participant.role);
     tile.el.setAttribute("aria-label", role ? t("tile.label", { name: participant.name, role }) : participant.name);
@@ -196,6 +291,11 @@ export class ParticipantGrid {
     tile.noVideo.textContent = t("tile.noVideo");
     tile.mutedAudio.textContent = t("tile.mutedAudio");
     tile.mutedVideo.textContent = t("tile.mutedVideo");
+    tile.hasFloor.textContent = t("tile.hasFloor");
+    tile.requesting.textContent = t("tile.requestingFloor");
+    tile.silenced.textContent = t("tile.silenced");
+    this.#updateFloor(tile, participant.id);
+    this.#updateQuality(tile, participant.id);
     tile.eject.button.dataset.participantName = participant.name;
     tile.eject.refresh();
   }
