@@ -291,7 +291,7 @@ class SenderSlot:
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
                 try:
                     self.remb_bps = unpack_remb_fci(packet.fci)[0]
-                except ValueError:
+                except (ValueError, struct.error):  # a short FCI fails inside struct
                     return
                 if self.on_feedback is not None:
                     self.on_feedback(self.kind, 0.0, self.remb_bps)
