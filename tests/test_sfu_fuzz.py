@@ -72,3 +72,13 @@ async def test_rtcp_corpus_at_sender_and_receiver_hooks() -> None:
 @given(st.binary(max_size=64))
 def test_vp8_keyframe_detection_never_raises(payload: bytes) -> None:
     assert vp8_payload_is_keyframe(payload) in (True, False)
+
+
+def test_a_truncated_remb_is_refused_by_aiortcs_router_not_raised() -> None:
+    from aiortc.rtcdtlstransport import RtpRouter
+    from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket
+
+    import server.sfu.forwarder  # noqa: F401  (installs the hardening)
+
+    short = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=b"REMB\x01\x00\x00\x00")
+    assert RtpRouter().route_rtcp(short) == set()

@@ -48,6 +48,7 @@ from server.sfu import internals
 from server.sfu.keyframes import DEFAULT_INTERVAL, KeyframeRequester, vp8_payload_is_keyframe
 
 logger = logging.getLogger(__name__)
+internals.harden_remb_parsing()
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"

@@ -155,6 +155,31 @@ def restrict_host_addresses(addresses: Sequence[str]) -> None:
     aioice.ice.get_host_addresses = get_host_addresses
 
 
+def harden_remb_parsing() -> None:
+    """A short REMB must be refused, not crash the connection that carried it.
+
+    aiortc's `unpack_remb_fci` lets a `struct.error` escape on a truncated FCI; the DTLS transport's
+    RTCP routing catches only ValueError, so one malformed packet (seen in the Janus fuzzing corpus)
+    ends that participant's receive loop. Re-raise it as the ValueError aiortc expects.
+    """
+    import struct
+
+    from aiortc import rtp
+
+    original = rtp.unpack_remb_fci
+    if getattr(original, "_tingshen_hardened", False):
+        return
+
+    def unpack_remb_fci(data: bytes) -> tuple[int, list[int]]:
+        try:
+            return original(data)
+        except struct.error as exc:
+            raise ValueError(f"truncated REMB: {exc}") from None
+
+    unpack_remb_fci._tingshen_hardened = True  # type: ignore[attr-defined]
+    rtp.unpack_remb_fci = unpack_remb_fci
+
+
 def check() -> list[str]:
     """Return what is missing from the aiortc/aioice internals we rely on (empty when all is there)."""
     import aiortc
