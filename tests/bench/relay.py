@@ -217,7 +217,12 @@ async def start_server(mode: str, logs: Path, children: Children) -> Server:
 async def create_hearing(server: Server, subscribers: int) -> list[str]:
     invites = [{"role": "judge", "name": "pub"}]
     invites += [{"role": "party", "name": f"s{i + 1}"} for i in range(subscribers)]
-    body = {"caseNumber": f"bench-{server.mode}", "kind": "meeting", "invites": invites}
+    body = {
+        "caseNumber": f"bench-{server.mode}",
+        "kind": "meeting",
+        "invites": invites,
+        "autoAdmit": ["party", "observer"],  # no lobby: nobody is there to admit the subscribers
+    }
     result = await asyncio.to_thread(
         _http, "POST", server.base_url + "/api/hearings", body, server.token
     )
