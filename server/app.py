@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 from aiohttp.typedefs import Handler
 
-from server import api, archive_api, metrics, scheduling, state
+from server import api, archive_api, exhibits, metrics, scheduling, state
 from server.settings import WEB_DIR, Settings, load_courts
 from server.sfu import internals
 from server.ws import websocket_handler
@@ -69,5 +69,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics.metrics)
     api.add_routes(app)
     scheduling.add_routes(app)
+    exhibits.add_routes(app)
     archive_api.setup(app)  # archive: /archive, /api/archive/..., backup replication (issue 4)
     return app

@@ -243,6 +243,22 @@ def openapi_paths() -> dict[str, Any]:
                 "responses": {"200": ok, "404": error, "409": error},
             },
         },
+        "/api/hearings/{hearing_id}/exhibits": {
+            "post": {
+                "summary": "Register an exhibit during the hearing (the presenter's join token; "
+                "the file is the body, X-Exhibit-Name names it; SHA-256 on the timeline)",
+                "parameters": [hearing_id],
+                "requestBody": {"required": True, "content": {"application/octet-stream": {}}},
+                "responses": {
+                    "201": ok,
+                    "400": error,
+                    "401": error,
+                    "403": error,
+                    "409": error,
+                    "413": error,
+                },
+            },
+        },
         "/api/hearings/{hearing_id}/end": {
             "post": {
                 "summary": "End a hearing (everyone leaves; the recording completes)",

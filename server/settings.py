@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     reconnect_grace_seconds: float = Field(default=30.0, ge=0, le=600)
     #: How often each participant's link is sampled onto the timeline (network evidence).
     network_sample_seconds: float = Field(default=5.0, ge=0.5, le=60)
+    #: The largest exhibit file a presenter may register during a hearing.
+    exhibit_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1024, le=4 * 1024**3)
     #: Render the composite ("what the court saw") in the background when a hearing ends.
     render_after_hearing: bool = True
     courts_file: Path = CONFIG_DIR / "courts.toml"
