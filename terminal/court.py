@@ -74,6 +74,8 @@ class CourtFeed:
         self._expected: dict[str, set[str]] = {}
         self._expected_since: float = time.monotonic()
         self.last_frame_at: float | None = None
+        #: who holds the floor (a prefecture meeting's presenter), from the server's `floor`
+        self.floor_holder: str | None = None
         # The screen thread reads `participants`; the lock keeps it from seeing a half update.
         self.lock = threading.Lock()
 
@@ -165,11 +167,15 @@ class CourtFeed:
         return self.last_frame_at is None or now - self.last_frame_at > timeout
 
     def floor(self) -> RemoteParticipant | None:
-        """Who is shown full-screen: the judge if present, else the first participant with video."""
+        """Who is shown full-screen: whoever holds the floor (the server's `floor` message),
+        else the judge if present, else the first participant with video."""
         with self.lock:
             candidates = [p for p in self.participants.values() if p.picture is not None]
         if not candidates:
             return None
+        holder = next((p for p in candidates if p.id == self.floor_holder), None)
+        if holder is not None:
+            return holder
 
         def rank(p: RemoteParticipant) -> int:
             return FLOOR_ORDER.index(p.role) if p.role in FLOOR_ORDER else len(FLOOR_ORDER)

@@ -208,6 +208,9 @@ class HearingSession:
                 self.court.add(participant)
         elif kind == "participant-left":
             self.court.remove(str(message.get("participantId")))
+        elif kind == "floor":
+            holder = message.get("holder")
+            self.court.floor_holder = holder if isinstance(holder, str) else None
         elif kind == "hearing-state":
             old = (status.hearing_state, status.pause_reason)
             status.hearing_state = message.get("state")

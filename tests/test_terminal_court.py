@@ -51,3 +51,21 @@ def test_roster_updates() -> None:
     assert list(court.participants) == ["x"]
     assert court.participants["x"].to_wire()["videoFrames"] == 0
     assert np is not None
+
+
+def test_whoever_holds_the_floor_is_shown_before_the_judge() -> None:
+    import numpy as np
+    from av import VideoFrame
+
+    from terminal.court import CourtFeed
+
+    court = CourtFeed()
+    court.add({"id": "j1", "name": "州中院", "role": "judge"})
+    court.add({"id": "p1", "name": "石渠县法院", "role": "party"})
+    for pid in ("j1", "p1"):
+        court._on_frame(pid, VideoFrame.from_ndarray(np.zeros((24, 32, 3), np.uint8), "rgb24"))
+    shown = court.floor()
+    assert shown is not None and shown.id == "j1"
+    court.floor_holder = "p1"
+    shown = court.floor()
+    assert shown is not None and shown.id == "p1"
