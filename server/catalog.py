@@ -248,6 +248,17 @@ def list_recordings(
     return [_summary(row, hearing, root, names.get(row.id, [])) for row, hearing in found]
 
 
+def _recording_with_hearing(
+    s: Session, recording_id: str
+) -> tuple[RecordingRow, HearingRow] | None:
+    found = s.execute(
+        select(RecordingRow, HearingRow)
+        .join(HearingRow, RecordingRow.hearing_id == HearingRow.id)
+        .where(RecordingRow.id == recording_id)
+    ).first()
+    return None if found is None else (found[0], found[1])
+
+
 def recording_summary(
     db: Database, recordings_root: Path, recording_id: str
 ) -> dict[str, Any] | None:
@@ -255,11 +266,7 @@ def recording_summary(
     enough for every media request); None if not catalogued."""
     root = recordings_root.resolve()
     with db.session() as s:
-        found = s.execute(
-            select(RecordingRow, HearingRow)
-            .join(HearingRow, RecordingRow.hearing_id == HearingRow.id)
-            .where(RecordingRow.id == recording_id)
-        ).first()
+        found = _recording_with_hearing(s, recording_id)
         if found is None:
             return None
         row, hearing = found
@@ -273,11 +280,7 @@ def recording_detail(
     relative to the folder) and ``events`` (the timeline, in time order); None if not catalogued."""
     root = recordings_root.resolve()
     with db.session() as s:
-        found = s.execute(
-            select(RecordingRow, HearingRow)
-            .join(HearingRow, RecordingRow.hearing_id == HearingRow.id)
-            .where(RecordingRow.id == recording_id)
-        ).first()
+        found = _recording_with_hearing(s, recording_id)
         if found is None:
             return None
         row, hearing = found

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import fractions
-import math
 import time
 from collections import deque
 
 import numpy as np
 from aiortc import MediaStreamTrack
-from av import AudioFrame, VideoFrame
+from av import VideoFrame
+
+from tests.media import ToneTrack
 
 WIDTH = 640
 HEIGHT = 480
@@ -117,29 +118,5 @@ class NumberedCamera(MediaStreamTrack):
         return frame
 
 
-class ToneMicrophone(MediaStreamTrack):
-    """A 440 Hz tone, 20 ms frames, 48 kHz mono."""
-
-    kind = "audio"
-
-    def __init__(self, hz: float = 440.0) -> None:
-        super().__init__()
-        self.hz = hz
-        self._start: float | None = None
-        self._samples = 0
-
-    async def recv(self) -> AudioFrame:
-        rate, n = 48000, 960
-        if self._start is None:
-            self._start = time.monotonic()
-        delay = self._start + self._samples / rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        t = (np.arange(n) + self._samples) / rate
-        pcm = (np.sin(2 * math.pi * self.hz * t) * 8000).astype(np.int16).reshape(1, -1)
-        frame = AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = rate
-        frame.pts = self._samples
-        frame.time_base = fractions.Fraction(1, rate)
-        self._samples += n
-        return frame
+# The microphone is the tests' tone source (440 Hz, 20 ms frames, 48 kHz mono).
+ToneMicrophone = ToneTrack
