@@ -54,6 +54,7 @@ __all__ = [
     "ParticipantWaiting",
     "RecordingPaused",
     "RecordingResumed",
+    "SpotlightChanged",
     "StateChanged",
     "TrackPublished",
     "TrackUnpublished",
@@ -222,7 +223,10 @@ class NoteTaken:
 
 @dataclass(frozen=True, slots=True)
 class FloorChanged:
-    """Who may speak (a meeting's presenter, or the judge's spotlight) and who asks to.
+    """Who may speak (a meeting's presenter) and who asks to.
+
+    The floor decides whose sound is forwarded; whom everyone looks at is the spotlight
+    (:class:`SpotlightChanged`).
 
     ``holder`` None means everyone may speak. ``silenced`` lists participants whose audio the
     server stops forwarding (the judge's mute, or everyone but the holder and the chair in a
@@ -232,6 +236,23 @@ class FloorChanged:
     holder: str | None
     requests: tuple[str, ...]
     silenced: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SpotlightChanged:
+    """Whom everyone shows large (the main tile, and the defendant terminal's court window).
+
+    ``participant_id`` None means no one: the usual layout. ``by``/``by_name`` name the judge who
+    set or cleared it; both are None when the server moved it on by itself, and ``reason`` then
+    says why: a :class:`~signaling.messages.LeaveReason` (the participant left or was ejected, so
+    the spotlight went out) or ``rejoined`` (it follows the participant onto its new connection).
+    """
+
+    participant_id: str | None
+    name: str | None
+    by: str | None
+    by_name: str | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +291,7 @@ Event = (
     | ParticipantEjected
     | NoteTaken
     | FloorChanged
+    | SpotlightChanged
     | RecordingPaused
     | RecordingResumed
     | HearingEnded
@@ -318,6 +340,7 @@ class Hearing:
         self._floor: str | None = None
         self._floor_requests: list[str] = []
         self._silenced: set[str] = set()  # muted by the judge
+        self._spotlight: str | None = None
         self._log = _HearingLog(logger, {"hearing_id": id})
 
     def __repr__(self) -> str:
@@ -346,6 +369,11 @@ class Hearing:
             for p in self._participants.values()
             if p.id != participant_id and grants(p.role).subscribe and p.admitted
         ]
+
+    @property
+    def spotlight(self) -> str | None:
+        """Whom the judge spotlighted (shown large to everyone), or None."""
+        return self._spotlight
 
     def published_tracks(self) -> list[tuple[str, str]]:
         """Every track being sent, as ``(participant_id, kind)``, in joining order."""
@@ -406,6 +434,8 @@ class Hearing:
         events: list[Event] = []
         if self._state is HearingState.scheduled:
             events.append(self._set_state(HearingState.open, now))
+        # A spotlighted participant whose link dropped keeps the spotlight on its new connection.
+        keeps_spotlight = previous is not None and self._spotlight == previous.id
         if previous is not None:
             events.extend(self._remove(previous, LeaveReason.replaced))
         admitted = grants(claims.role).bypass_lobby or claims.role in self.auto_admit
@@ -423,6 +453,11 @@ class Hearing:
         if admitted:
             self._log.info("participant %s joined as %s", participant_id, claims.role)
             events.append(ParticipantJoined(participant._snapshot()))
+            if keeps_spotlight:
+                self._spotlight = participant_id
+                events.append(
+                    SpotlightChanged(participant_id, participant.name, None, None, "rejoined")
+                )
         else:
             self._log.info("participant %s waits in the lobby as %s", participant_id, claims.role)
             events.append(ParticipantWaiting(participant._snapshot()))
@@ -509,6 +544,34 @@ class Hearing:
         self._floor = participant_id
         return [self._floor_event()]
 
+    # --- the spotlight: whom everyone shows large ------------------------------------------------
+
+    def set_spotlight(self, by: str, participant_id: str | None, now: float) -> list[Event]:
+        """The judge shows one participant large to everyone (None: clears the spotlight).
+
+        Only a participant in the hearing and shown to others can be spotlighted. Raises
+        ``forbidden`` for a role without the ``control`` grant, for an observer (not shown) and
+        for someone waiting in the lobby; ``not-joined`` for an id that is not in the hearing.
+        The spotlight is only what everyone looks at: whose sound is forwarded is the floor's
+        business (:meth:`give_floor`, :meth:`silence`).
+        """
+        judge = self._require_control(by, "spotlight participants")
+        target: Participant | None = None
+        if participant_id is not None:
+            target = self._participants.get(participant_id)
+            if target is None:
+                raise ProtocolError("not-joined", f"no participant {participant_id} in the hearing")
+            if not grants(target.role).visible:
+                raise ProtocolError("forbidden", f"a {target.role} is not shown to the court")
+            if not target.admitted:
+                raise ProtocolError("forbidden", "a waiting participant cannot be spotlighted")
+        if participant_id == self._spotlight:
+            return []
+        self._log.info("spotlight %s -> %s by %s", self._spotlight, participant_id, by)
+        self._spotlight = participant_id
+        name = target.name if target is not None else None
+        return [SpotlightChanged(participant_id, name, judge.id, judge.name)]
+
     def audible(self, participant_id: str) -> bool:
         """Whether the server forwards this participant's audio to the others now."""
         if participant_id in self._silenced:
@@ -517,6 +580,10 @@ class Hearing:
             return True
         participant = self._participants.get(participant_id)
         return participant is not None and grants(participant.role).control  # the chair
+
+    def floor_state(self) -> FloorChanged:
+        """The floor as it stands now (what a late joiner is told), in the shape of the event."""
+        return self._floor_event()
 
     def _floor_event(self) -> FloorChanged:
         silenced = tuple(sorted(pid for pid in self._participants if not self.audible(pid)))
@@ -657,6 +724,11 @@ class Hearing:
             self._floor = None
         self._log.info("participant %s left (%s)", participant.id, reason)
         events.append(ParticipantLeft(participant.id, reason))
+        if self._spotlight == participant.id:
+            # Nobody is shown large any more (a rejoin puts the spotlight back: see join).
+            self._spotlight = None
+            if reason is not LeaveReason.replaced:
+                events.append(SpotlightChanged(None, None, None, None, reason.value))
         return events
 
 

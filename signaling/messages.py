@@ -47,12 +47,14 @@ __all__ = [
     "Leave",
     "LeaveReason",
     "Mute",
+    "Spotlight",
     "encode_bye",
     "encode_error",
     "encode_offer",
     "encode_participant_joined",
     "encode_participant_left",
     "encode_participant_updated",
+    "encode_spotlight",
     "encode_track_published",
     "encode_welcome",
     "parse_client_message",
@@ -257,6 +259,18 @@ class Floor:
 
 
 @dataclass(frozen=True, slots=True)
+class Spotlight:
+    """``spotlight``: the judge shows one participant large to everyone (None clears it)."""
+
+    type: ClassVar[str] = "spotlight"
+    participant_id: str | None
+
+    def to_json(self) -> str:
+        """Encode as the wire message."""
+        return _dump({"type": self.type, "participantId": self.participant_id})
+
+
+@dataclass(frozen=True, slots=True)
 class Consult:
     """``consult``: defence counsel or the defendant asks for the private consultation room."""
 
@@ -300,6 +314,7 @@ ClientMessage = (
     | End
     | Silence
     | Floor
+    | Spotlight
     | Consult
     | Share
 )
@@ -377,6 +392,7 @@ _FIELDS: Final[Mapping[str, frozenset[str]]] = {
     "mute-participant": frozenset({"type", "participantId", "muted"}),
     "request-floor": frozenset({"type"}),
     "give-floor": frozenset({"type", "participantId"}),
+    "spotlight": frozenset({"type", "participantId"}),
     "consult": frozenset({"type"}),
     "share": frozenset({"type", "on"}),
 }
@@ -550,6 +566,12 @@ def _parse_floor(obj: dict[str, Any]) -> Floor:
     return Floor(type=kind, participant_id=_participant_id(obj, kind, nullable=True))
 
 
+def _parse_spotlight(obj: dict[str, Any]) -> Spotlight:
+    # The field is required (null clears): a client that forgot it should hear so, not clear.
+    _required(obj, "spotlight", "participantId")
+    return Spotlight(participant_id=_participant_id(obj, "spotlight", nullable=True))
+
+
 _PARSERS: Final[Mapping[str, Callable[[dict[str, Any]], ClientMessage]]] = {
     "join": _parse_join,
     "answer": _parse_answer,
@@ -566,6 +588,7 @@ _PARSERS: Final[Mapping[str, Callable[[dict[str, Any]], ClientMessage]]] = {
     "mute-participant": _parse_silence,
     "request-floor": _parse_floor,
     "give-floor": _parse_floor,
+    "spotlight": _parse_spotlight,
     "consult": lambda obj: Consult(),
     "share": lambda obj: _parse_share(obj),
 }
@@ -738,6 +761,11 @@ def encode_floor(holder: str | None, requests: Sequence[str], silenced: Sequence
             "silenced": list(silenced),
         }
     )
+
+
+def encode_spotlight(participant_id: str | None) -> str:
+    """``spotlight``: whom everyone shows large now (null: no one, the usual layout)."""
+    return _dump({"type": "spotlight", "participantId": participant_id})
 
 
 def encode_video_gate(state: str) -> str:

@@ -53,9 +53,10 @@ class Grants:
 
     ``publish`` is a subset of :data:`MEDIA_KINDS`; ``subscribe`` means it receives others' media;
     ``visible`` means it is shown to others as a tile (observers watch unseen); ``control`` is the
-    judge's control of the hearing (admit, refuse, eject, mute others, pause, end); ``notes`` is
-    writing the hearing log (the clerk); ``archive`` is access to recordings through the HTTP API;
-    ``bypass_lobby`` enters without waiting to be admitted.
+    judge's control of the hearing (admit, refuse, eject, mute others, give the floor, spotlight
+    a participant, pause, end); ``notes`` is writing the hearing log (the clerk); ``archive`` is
+    access to recordings through the HTTP API; ``bypass_lobby`` enters without waiting to be
+    admitted.
     """
 
     publish: frozenset[str]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from signaling.errors import ProtocolError
-from signaling.hearing import Hearing, HearingKind
+from signaling.hearing import Hearing, HearingKind, SpotlightChanged
+from signaling.messages import Spotlight, parse_client_message
 from signaling.roles import Role, can_join, grants
 from signaling.tokens import JoinClaims
 
@@ -77,6 +78,8 @@ ACTIONS = {
     "eject": lambda h, me: h.eject(me, "other", 1.0),
     "auto-admit": lambda h, me: h.set_auto_admit(me, {Role.party}, 1.0),
     "note": lambda h, me: h.note(me, "宣誓", 1.0),
+    "spotlight": lambda h, me: h.set_spotlight(me, "other", 1.0),
+    "clear-spotlight": lambda h, me: h.set_spotlight(me, None, 1.0),
 }
 
 
@@ -93,6 +96,29 @@ def test_controls(role: Role, action: str) -> None:
         with pytest.raises(ProtocolError) as info:
             ACTIONS[action](h, me)
         assert info.value.code == "forbidden"
+
+
+@pytest.mark.parametrize("role", MEDIA_ROLES)
+@pytest.mark.parametrize("target", ["other", None])
+def test_a_hand_made_spotlight_frame(role: Role, target: str | None) -> None:
+    """The page shows the spotlight button to the judge only; a client written by hand sends the
+    frame anyway. It is parsed as the server parses it and refused unless the role has control
+    (over a real socket: tests/test_spotlight_functional.py)."""
+    h = court_with(role)
+    me = "judge" if role is Role.judge else "me"
+    frame = '{"type":"spotlight","participantId":%s}' % ("null" if target is None else '"other"')
+    message = parse_client_message(frame)
+    assert message == Spotlight(target)
+    if EXPECTED[role][5]:
+        events = h.set_spotlight(me, message.participant_id, 1.0)
+        assert events == (
+            [] if target is None else [SpotlightChanged("other", "乙", "judge", "审判长")]
+        )
+    else:
+        with pytest.raises(ProtocolError) as info:
+            h.set_spotlight(me, message.participant_id, 1.0)
+        assert info.value.code == "forbidden"
+    assert h.spotlight == (target if EXPECTED[role][5] else None)
 
 
 @pytest.mark.parametrize("role", [Role.archivist, Role.admin])
