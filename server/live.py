@@ -35,6 +35,7 @@ from signaling.hearing import (
     ParticipantWaiting,
     RecordingPaused,
     RecordingResumed,
+    SpotlightChanged,
     StateChanged,
     TrackPublished,
     TrackUnpublished,
@@ -111,11 +112,24 @@ class LiveHearing:
         await connection.send(
             messages.encode_welcome(participant, self.hearing, self._ice_servers_for(pid))
         )
+        if participant.admitted:
+            await self._send_room_state(connection)
         await self.broadcast(events, exclude=pid)
         if participant.admitted:
             self._start_media(connection)
         if pid in self._hidden or self._is_staff(pid):
             await self._tell_observer_count()
+
+    async def _send_room_state(self, connection: Connection) -> None:
+        """What a late joiner (or a reconnecting participant) must know besides who is there: the
+        floor and the spotlight, when either is set (the others got them as they changed)."""
+        floor = self.hearing.floor_state()
+        if floor.holder is not None or floor.requests or floor.silenced:
+            await connection.send(
+                messages.encode_floor(floor.holder, floor.requests, floor.silenced)
+            )
+        if self.hearing.spotlight is not None:
+            await connection.send(messages.encode_spotlight(self.hearing.spotlight))
 
     def _ice_servers_for(self, participant_id: str) -> list[messages.IceServer]:
         servers = list(self._wire_ice_servers)
@@ -219,6 +233,7 @@ class LiveHearing:
             if connection is not None and events:
                 others = [p for p in self.hearing.visible_participants() if p.id != target]
                 await connection.send(messages.encode_admitted(others))
+                await self._send_room_state(connection)
                 await self.broadcast(events, exclude=target)
                 self._start_media(connection)
             return
@@ -259,6 +274,10 @@ class LiveHearing:
             events = self.hearing.give_floor(by, message.participant_id, now)
         self._apply_floor()
         await self.broadcast(events)
+
+    async def spotlight(self, by: str, participant_id: str | None) -> None:
+        """The judge shows one participant large to everyone (None: clears it); on the timeline."""
+        await self.broadcast(self.hearing.set_spotlight(by, participant_id, time.time()))
 
     def _apply_floor(self) -> None:
         for (pid, kind), stream in self.streams.items():
@@ -483,6 +502,16 @@ class LiveHearing:
                         "silenced": list(event.silenced),
                     },
                 )
+            elif isinstance(event, SpotlightChanged):
+                spotlight: dict[str, object] = {
+                    "participant": event.participant_id,
+                    "name": event.name,
+                    "by": event.by,
+                    "byName": event.by_name,
+                }
+                if event.reason is not None:
+                    spotlight["reason"] = event.reason
+                self.recorder.event("spotlight", spotlight)
             elif isinstance(event, NoteTaken):
                 self.recorder.event(
                     "note",
@@ -532,6 +561,8 @@ def _encode_event(event: Event, hearing: Hearing) -> str | None:
         return messages.encode_participant_waiting(event.participant)
     if isinstance(event, FloorChanged):
         return messages.encode_floor(event.holder, event.requests, event.silenced)
+    if isinstance(event, SpotlightChanged):
+        return messages.encode_spotlight(event.participant_id)
     if isinstance(event, NoteTaken):
         return messages.encode_note(event.at, event.author_id, event.author_name, event.text)
     if isinstance(event, RecordingPaused):

@@ -34,6 +34,7 @@ from signaling.messages import (
     Resume,
     Share,
     Silence,
+    Spotlight,
 )
 from signaling.ratelimit import TokenBucket
 from signaling.roles import grants
@@ -142,6 +143,8 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                     await live.note(connection.participant_id, message.text)
                 elif isinstance(message, Silence | Floor):
                     await live.floor(connection.participant_id, message)
+                elif isinstance(message, Spotlight):
+                    await live.spotlight(connection.participant_id, message.participant_id)
                 elif isinstance(message, Share):
                     live.request_share(connection.participant_id, message.on)
                 elif isinstance(message, Consult):
