@@ -19,6 +19,7 @@ from server.network import SAMPLE_INTERVAL, LinkSample, NetworkMonitor
 from server.recording import HearingRecorder
 from server.sfu.forwarder import PublishedStream
 from server.sfu.peer import Offer, Peer
+from server.sfu.redundancy import Mode
 from signaling import messages
 from signaling.errors import ProtocolError
 from signaling.hearing import (
@@ -87,6 +88,8 @@ class LiveHearing:
         self.on_revoke: Callable[[str], Awaitable[None]] | None = None
         #: (shared secret, URLs, lifetime) of the TURN relay, when one is configured
         self.turn: tuple[bytes, tuple[str, ...], float] | None = None
+        #: RED toward lossy subscribers (server/sfu/redundancy.py): "auto", "always" or "off"
+        self.audio_redundancy: Mode = "auto"
         self.network = NetworkMonitor(self._peers, self._on_link_sample, sample_interval)
         self.network.start()
 
@@ -166,6 +169,7 @@ class LiveHearing:
             on_unpublished=self._on_unpublished,
             on_failed=on_failed,
             keyframe_interval=self._keyframe_interval,
+            audio_redundancy=self.audio_redundancy,
             relay=self._relay,
             on_state=lambda state: self._on_connection_state(pid, state),
             on_video_gate=lambda state: self._on_video_gate(connection, state),

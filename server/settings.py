@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     turn_ttl_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
     token_ttl_hours: float = Field(default=72.0, gt=0, le=24 * 365)
     keyframe_interval: float = Field(default=0.3, gt=0, le=5)
+    #: Redundant audio (RFC 2198) toward subscribers that negotiate it: "auto" while a
+    #: subscriber's receiver reports show loss, "always", or "off" (not even offered).
+    audio_redundancy: Literal["auto", "always", "off"] = "auto"
     #: "rtp": the forwarder (production). "mediarelay": aiortc's decode/re-encode relay, kept
     #: only as the benchmark's baseline.
     relay_mode: Literal["rtp", "mediarelay"] = "rtp"

@@ -214,6 +214,7 @@ class Services:
                 sample_interval=self.settings.network_sample_seconds,
                 reconnect_grace=self.settings.reconnect_grace_seconds,
             )
+            live.audio_redundancy = self.settings.audio_redundancy
             live.on_revoke = self.revoke
             if self.settings.turn_secret and self.settings.turn_urls:
                 live.turn = (
@@ -274,6 +275,7 @@ class Services:
             recorder=None,
             reconnect_grace=self.settings.reconnect_grace_seconds,
         )
+        live.audio_redundancy = self.settings.audio_redundancy
         self.live[room_id] = live
         return live
 

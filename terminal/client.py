@@ -30,7 +30,9 @@ from aiortc import (
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
+from signaling import red
 from signaling.messages import Answer, ClientMessage, Join, Leave, Mute
+from terminal import red_receiver
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +83,10 @@ class HearingClient:
         tracks: dict[str, MediaStreamTrack] | None = None,
         on_track: TrackCallback | None = None,
         ice_addresses: list[str] | None = None,
+        audio_redundancy: bool = True,
     ) -> None:
+        #: Accept redundant audio (RFC 2198) on lossy links; unwrapped by terminal/red_receiver.py
+        self.audio_redundancy = audio_redundancy
         if ice_addresses is not None:
             use_local_addresses(ice_addresses)
         self.ws_url = ws_url
@@ -183,7 +188,10 @@ class HearingClient:
             elif kind is None:
                 transceiver.direction = "recvonly"
         await pc.setLocalDescription(await pc.createAnswer())
-        await self.send_message(Answer(sdp=pc.localDescription.sdp, offer_id=message["offerId"]))
+        sdp = pc.localDescription.sdp
+        if self.audio_redundancy:
+            sdp = self._accept_red(message["sdp"], sdp)
+        await self.send_message(Answer(sdp=sdp, offer_id=message["offerId"]))
         self.offers += 1
         # A reused m-line keeps its receiver track: report it again for its new owner.
         for transceiver in pc.getTransceivers():
@@ -194,6 +202,16 @@ class HearingClient:
                 and id(track) in self._seen_tracks
             ):
                 self._report(transceiver, track)
+
+    def _accept_red(self, offer: str, answer: str) -> str:
+        """Keep the offer's RED in the answer and unwrap it in front of each audio receiver."""
+        assert self.pc is not None
+        offered = red.receive_red_payload_types(offer)
+        for transceiver in self.pc.getTransceivers():
+            pt = offered.get(transceiver.mid or "")
+            if pt is not None and transceiver.kind == "audio":
+                red_receiver.install(transceiver.receiver, pt)
+        return red.answer_red(offer, answer)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         assert self.pc is not None

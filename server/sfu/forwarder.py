@@ -46,6 +46,8 @@ from aiortc.rtp import (
 
 from server.sfu import internals
 from server.sfu.keyframes import DEFAULT_INTERVAL, KeyframeRequester, vp8_payload_is_keyframe
+from server.sfu.redundancy import Mode, RecentPackets, RedundancyPolicy
+from signaling import red
 
 logger = logging.getLogger(__name__)
 internals.harden_remb_parsing()
@@ -123,6 +125,8 @@ class PublishedStream:
         self._pli_tasks: set[asyncio.Task[None]] = set()
         self._last_seq: int | None = None
         self._last_arrival = 0.0
+        #: The packets a RED payload to a lossy subscriber repeats (audio only).
+        self.recent = RecentPackets()
         self._hook_receiver()
 
     # -- hooks into aiortc ------------------------------------------------------------------
@@ -176,16 +180,21 @@ class PublishedStream:
         outputs = self.outputs
         if not outputs or self.silenced:
             return
-        keyframe = False
-        if self._is_video:
-            ext = _abs_send_time()
-            if self._waiting:
-                keyframe = vp8_payload_is_keyframe(packet.payload)
-        else:
-            level = packet.extensions.audio_level
-            ext = bytes([(0x80 if level[0] else 0) | (level[1] & 0x7F)]) if level else b""
+        if not self._is_video:
+            self._forward_audio(packet, now)
+            return
+        keyframe = vp8_payload_is_keyframe(packet.payload) if self._waiting else False
+        ext = _abs_send_time()
         for slot in outputs:
             slot.forward(packet, ext, keyframe, now)
+
+    def _forward_audio(self, packet: RtpPacket, now: float) -> None:
+        level = packet.extensions.audio_level
+        ext = bytes([(0x80 if level[0] else 0) | (level[1] & 0x7F)]) if level else b""
+        for slot in self.outputs:
+            slot.forward(packet, ext, False, now)
+        if packet.payload:
+            self.recent.add(packet.sequence_number, packet.timestamp, packet.payload)
 
     def _discontinuity(self) -> None:
         """The publisher's link came back after an outage (or it restarted its stream).
@@ -195,6 +204,7 @@ class PublishedStream:
         its own line instead, and video restarts at a keyframe.
         """
         logger.info("%s of %s resumes after a gap", self.kind, self.participant_id)
+        self.recent.clear()
         for slot in self.outputs:
             slot.resync()
         self.request_keyframe()
@@ -245,7 +255,9 @@ class PublishedStream:
 class SenderSlot:
     """A subscriber's `sendonly` transceiver and the RTP stream it emits from a `PublishedStream`."""
 
-    def __init__(self, transceiver: RTCRtpTransceiver, kind: str) -> None:
+    def __init__(
+        self, transceiver: RTCRtpTransceiver, kind: str, redundancy: Mode = "auto"
+    ) -> None:
         self.transceiver = transceiver
         self.kind = kind
         self.sender: RTCRtpSender = transceiver.sender
@@ -276,6 +288,10 @@ class SenderSlot:
         self._ext_prefix = b""  # id byte of abs-send-time (video) or audio level (audio)
         self._clock_rate = 90000 if kind == "video" else 48000
         self._rtx_tasks: set[asyncio.Task[None]] = set()
+        #: RED toward this subscriber: the payload type its answer kept (None: plain Opus only)
+        self.red_pt: int | None = None
+        self.redundancy = RedundancyPolicy(redundancy if kind == "audio" else "off")
+        self._red_floor = 0  # the first source sequence number of this slot's current line
         self._hook_sender()
 
     def _hook_sender(self) -> None:
@@ -297,9 +313,13 @@ class SenderSlot:
                 if self.on_feedback is not None:
                     self.on_feedback(self.kind, 0.0, self.remb_bps)
                 return
-            if isinstance(packet, RtcpRrPacket | RtcpSrPacket) and self.on_feedback is not None:
+            if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
                 for report in packet.reports:
-                    if report.ssrc == self._ssrc and not self.paused:
+                    if report.ssrc != self._ssrc:
+                        continue
+                    if self.red_pt is not None:
+                        self.redundancy.observe(report.fraction_lost / 256.0, time.monotonic())
+                    if self.on_feedback is not None and not self.paused:
                         self.on_feedback(self.kind, report.fraction_lost / 256.0, None)
             await handle_rtcp(packet)  # receiver reports: aiortc keeps RTT and stats
 
@@ -399,6 +419,13 @@ class SenderSlot:
             ext = b"\xbe\xde" + ((len(ext) + pad) >> 2).to_bytes(2, "big") + ext + b"\x00" * pad
             first = 0x90
         payload = packet.payload
+        red_pt = self.red_pt
+        if red_pt is not None and self.redundancy.distance and self.source is not None:
+            blocks = self.source.recent.blocks(
+                packet.sequence_number, packet.timestamp, self.redundancy.distance, self._red_floor
+            )
+            payload = red.encode(pt, payload, blocks)
+            pt = red_pt
         if packet.padding_size:
             first |= 0x20
             payload = payload + b"\x00" * (packet.padding_size - 1) + bytes([packet.padding_size])
@@ -408,7 +435,7 @@ class SenderSlot:
         self._history_time[index] = now
         if send(data):
             self.packets += 1
-            self.octets += len(packet.payload)
+            self.octets += len(payload)
             self._next_seq = (seq + 1) & 0xFFFF
             self._last_ts = ts
             self._last_time = time.monotonic()
@@ -429,6 +456,7 @@ class SenderSlot:
     def _sync(self, packet: RtpPacket) -> None:
         """Continue this slot's own sequence/timestamp line from the new source's first packet."""
         self._need_sync = False
+        self._red_floor = packet.sequence_number
         self._seq_offset = (self._next_seq - packet.sequence_number) & 0xFFFF
         if self._last_time is None:
             target = self._last_ts

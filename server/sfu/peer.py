@@ -32,9 +32,12 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
+from server.sfu import internals
 from server.sfu.baseline import RelayedSlot, RelayedStream, relay_track
 from server.sfu.forwarder import IdleTrack, PublishedStream, SenderSlot
 from server.sfu.quality import VideoGate
+from server.sfu.redundancy import Mode
+from signaling import red
 from signaling.errors import ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -79,7 +82,9 @@ class Peer:
         on_state: Callable[[str], None] | None = None,
         on_video_gate: Callable[[str], None] | None = None,
         on_unpublished: Callable[[PublishedStream], None] | None = None,
+        audio_redundancy: Mode = "auto",
     ) -> None:
+        self._audio_redundancy = audio_redundancy
         self._on_unpublished = on_unpublished
         self.participant_id = participant_id
         self._on_state = on_state
@@ -88,6 +93,7 @@ class Peer:
         self.pc = RTCPeerConnection(
             RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
+        internals.use_media_sockets(self.pc)  # media_ports, nat_1_1_mapping (settings)
         self._send_offer = send_offer
         self._on_published = on_published
         self._on_failed = on_failed
@@ -210,7 +216,7 @@ class Peer:
             if slot is None:
                 transceiver = self.pc.addTransceiver(IdleTrack(kind), direction="sendonly")
                 transceiver.setCodecPreferences(_codec_preferences(kind))
-                slot = SenderSlot(transceiver, kind)
+                slot = SenderSlot(transceiver, kind, redundancy=self._audio_redundancy)
                 slot.on_feedback = self._feedback
                 slot.paused = kind == "video" and self.video_gate.state == "off"
                 self.slots.append(slot)
@@ -252,7 +258,10 @@ class Peer:
                 if not self.pc.getTransceivers():
                     break  # nothing to carry yet (an observer before anyone publishes): no offer
                 offer = await self.pc.createOffer()
-                offer = RTCSessionDescription(sdp=with_opus_fec(offer.sdp), type="offer")
+                sdp = with_opus_fec(offer.sdp)
+                if self._audio_redundancy != "off":
+                    sdp = red.offer_red(sdp)
+                offer = RTCSessionDescription(sdp=sdp, type="offer")
                 await self.pc.setLocalDescription(offer)
                 self._offer_id += 1
                 self._answer = asyncio.get_running_loop().create_future()
@@ -261,6 +270,8 @@ class Peer:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
                 for slot in self.slots:
                     slot.activate()
+                    if slot.kind == "audio" and self._audio_redundancy != "off":
+                        slot.red_pt = red.red_payload_type(sdp, slot.transceiver.mid or "")
                 self._update_published()
         except TimeoutError:
             logger.warning("peer %s did not answer offer %d", self.participant_id, self._offer_id)
