@@ -7,7 +7,8 @@ it changes hands. Video frames are not converted here: the newest ``av.VideoFram
 is kept, and the screen thread turns it into pixels (no CPU work on the event loop). Audio frames go
 to the mixer of the speaker, when there is one.
 
-The court also decides who is shown full-screen (:meth:`CourtFeed.floor`) and whether media has
+The court also decides who is shown full-screen (:meth:`CourtFeed.floor`: in a hearing the judge's
+spotlight, in a prefecture meeting the floor; see PROTOCOL.md "The spotlight") and whether media has
 stalled (:meth:`CourtFeed.stalled`), which is one of the reasons the terminal reconnects.
 """
 
@@ -76,6 +77,10 @@ class CourtFeed:
         self.last_frame_at: float | None = None
         #: who holds the floor (a prefecture meeting's presenter), from the server's `floor`
         self.floor_holder: str | None = None
+        #: whom the presiding judge spotlighted, from the server's `spotlight`
+        self.spotlight: str | None = None
+        #: a prefecture meeting (`welcome.hearing.kind` is `meeting`): there the floor comes first
+        self.meeting = False
         # The screen thread reads `participants`; the lock keeps it from seeing a half update.
         self.lock = threading.Lock()
 
@@ -167,15 +172,27 @@ class CourtFeed:
         return self.last_frame_at is None or now - self.last_frame_at > timeout
 
     def floor(self) -> RemoteParticipant | None:
-        """Who is shown full-screen: whoever holds the floor (the server's `floor` message),
-        else the judge if present, else the first participant with video."""
+        """Who is shown full-screen, among the participants with a picture.
+
+        In a hearing: the spotlighted participant (the presiding judge chose whom the court looks
+        at), else whoever holds the floor; in a prefecture meeting the floor holder comes first,
+        then the spotlight. Else the judge, the clerk and so on (:data:`FLOOR_ORDER`). A terminal
+        whose own defendant is spotlighted keeps showing the court: it is not among the remote
+        participants, and its own picture is the self-view.
+        """
         with self.lock:
             candidates = [p for p in self.participants.values() if p.picture is not None]
         if not candidates:
             return None
-        holder = next((p for p in candidates if p.id == self.floor_holder), None)
-        if holder is not None:
-            return holder
+        first = (
+            (self.floor_holder, self.spotlight)
+            if self.meeting
+            else (self.spotlight, self.floor_holder)
+        )
+        for chosen in first:
+            shown = next((p for p in candidates if chosen is not None and p.id == chosen), None)
+            if shown is not None:
+                return shown
 
         def rank(p: RemoteParticipant) -> int:
             return FLOOR_ORDER.index(p.role) if p.role in FLOOR_ORDER else len(FLOOR_ORDER)

@@ -121,6 +121,11 @@ class HearingSession:
         status.pause_reason = None
         status.participant_id = participant.get("id")
         status.name = str(participant.get("name", ""))
+        # Whom the court window shows: the floor decides in a meeting, the spotlight in a hearing;
+        # both are sent right after this welcome when set.
+        self.court.meeting = hearing.get("kind") == "meeting"
+        self.court.spotlight = None
+        self.court.floor_holder = None
         for other in welcome.get("participants", []):
             self.court.add(other)
         self.admitted = bool(welcome.get("admitted", True))
@@ -211,6 +216,10 @@ class HearingSession:
         elif kind == "floor":
             holder = message.get("holder")
             self.court.floor_holder = holder if isinstance(holder, str) else None
+        elif kind == "spotlight":
+            spotlit = message.get("participantId")
+            self.court.spotlight = spotlit if isinstance(spotlit, str) else None
+            logger.info("spotlight on %s", self.court.spotlight)
         elif kind == "hearing-state":
             old = (status.hearing_state, status.pause_reason)
             status.hearing_state = message.get("state")

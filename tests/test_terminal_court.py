@@ -69,3 +69,76 @@ def test_whoever_holds_the_floor_is_shown_before_the_judge() -> None:
     court.floor_holder = "p1"
     shown = court.floor()
     assert shown is not None and shown.id == "p1"
+
+
+def court_with_pictures(*people: tuple[str, str]) -> CourtFeed:
+    from av import VideoFrame
+
+    court = CourtFeed()
+    for pid, role in people:
+        court.add({"id": pid, "name": pid, "role": role})
+        court._on_frame(pid, VideoFrame.from_ndarray(np.zeros((24, 32, 3), np.uint8), "rgb24"))
+    return court
+
+
+def shown(court: CourtFeed) -> str | None:
+    participant = court.floor()
+    return participant.id if participant is not None else None
+
+
+def test_in_a_hearing_the_spotlight_wins_over_the_floor() -> None:
+    court = court_with_pictures(("j", "judge"), ("w", "witness"), ("p", "party"))
+    court.floor_holder = "p"
+    court.spotlight = "w"
+    assert shown(court) == "w"
+    court.spotlight = None  # cleared: the floor holder, then the judge
+    assert shown(court) == "p"
+    court.floor_holder = None
+    assert shown(court) == "j"
+
+
+def test_in_a_meeting_the_floor_wins_over_the_spotlight() -> None:
+    court = court_with_pictures(("chair", "judge"), ("a", "party"), ("b", "party"))
+    court.meeting = True
+    court.floor_holder = "a"
+    court.spotlight = "b"
+    assert shown(court) == "a"
+    court.floor_holder = None
+    assert shown(court) == "b"
+
+
+def test_a_spotlight_on_someone_without_a_picture_falls_through() -> None:
+    court = court_with_pictures(("j", "judge"), ("p", "party"))
+    court.add({"id": "w", "name": "证人", "role": "witness"})  # no frame yet
+    court.spotlight = "w"
+    court.floor_holder = "p"
+    assert shown(court) == "p"
+    court.spotlight = "self"  # this terminal's own defendant: it sees itself in the self-view
+    court.floor_holder = None
+    assert shown(court) == "j"
+
+
+def test_the_session_follows_welcome_floor_and_spotlight() -> None:
+    from typing import Any, cast
+
+    from terminal.session import HearingSession
+    from terminal.status import TerminalStatus
+
+    court = court_with_pictures(("j", "judge"), ("w", "witness"), ("p", "party"))
+    court.spotlight = "stale"  # from before a reconnect: a welcome starts afresh
+    session = HearingSession(cast(Any, None), cast(Any, None), TerminalStatus(), court, lambda: {})
+    welcome = {
+        "hearing": {"id": "h", "caseNumber": "X", "kind": "arraignment", "state": "open"},
+        "participant": {"id": "me", "name": "被告人", "role": "defendant"},
+        "participants": [],
+        "admitted": True,
+    }
+    session._welcome(welcome)
+    assert court.spotlight is None and not court.meeting
+    assert session._handle({"type": "floor", "holder": "p", "requests": [], "silenced": []}) is None
+    assert session._handle({"type": "spotlight", "participantId": "w"}) is None
+    assert shown(court) == "w"
+    session._handle({"type": "spotlight", "participantId": None})
+    assert court.spotlight is None and shown(court) == "p"
+    session._welcome({**welcome, "hearing": {**welcome["hearing"], "kind": "meeting"}})
+    assert court.meeting and court.floor_holder is None
