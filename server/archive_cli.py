@@ -318,6 +318,7 @@ def _verify_bundle(args: argparse.Namespace, path: Path) -> int:
         "status": report.status,
         "segments": report.segments,
         "audit_entries": report.audit_entries,
+        "exhibits": report.exhibits,
         "faults": report.faults,
         "warnings": report.warnings,
         "key": key_source,
@@ -330,8 +331,10 @@ def _print_verify(args: argparse.Namespace, result: dict[str, Any]) -> int:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         verdict = "OK" if result["ok"] else "FAILED"
+        exhibits = f", {result['exhibits']} exhibits" if result.get("exhibits") else ""
         print(
-            f"{verdict}: {result['folder']} ({result['segments']} segments, status {result['status']})"
+            f"{verdict}: {result['folder']} ({result['segments']} segments{exhibits}, "
+            f"status {result['status']})"
         )
         print(f"  key: {result['key']}")
         for fault in result["faults"]:
@@ -353,6 +356,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from server import catalog
         from server.audit import AuditLog
         from server.bundle import write_bundle
+        from server.exhibit_archive import exhibit_folder
 
         settings = _settings(args)
         db = _database(settings)
@@ -375,8 +379,11 @@ def cmd_export(args: argparse.Namespace) -> int:
                 audit_entries=[e.as_dict() for e in entries],
                 created_by=f"local:{getpass.getuser()}",
                 server_key_pem=signer.public_key_pem(),
+                exhibits_dir=exhibit_folder(settings.data, detail["hearing_id"]),
             )
             sha256, size = result.sha256, result.bytes
+            for problem in result.missing_exhibits:
+                print(f"warning: exhibit left out: {problem}", file=sys.stderr)
             _audit_local(
                 settings,
                 db,

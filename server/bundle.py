@@ -4,15 +4,21 @@ How this works: :func:`write_bundle` copies the recording folder's servable file
 signed manifest lists with its hash, and the manifest, signature, public key, status and events
 files) under ``recording/``, adds ``timeline.json`` (the catalog's tracks, segments and events),
 ``audit.jsonl`` (this recording's chain-of-custody entries, each with its hash), ``server_key.pem``
-(the key of the server that exported it), a ``README.txt`` on verifying it offline, ``SHA256SUMS``
-(``sha256sum -c`` format) and ``bundle.json`` (an index with each file's SHA-256). Media go in
-uncompressed (already compressed), text deflated.
+(the key of the server that exported it), every exhibit the recording's signed timeline registers
+under ``exhibits/<sha256>-<name>`` (:mod:`server.exhibit_archive`; a stored file that is gone or
+no longer has its registered hash is left out and named in ``bundle.json``, so the bundle does not
+verify), a ``README.txt`` on verifying it offline, ``SHA256SUMS`` (``sha256sum -c`` format) and
+``bundle.json`` (an index with each file's SHA-256). Media go in uncompressed (already
+compressed), text deflated. Files are streamed from disk into the zip, never held in memory.
 
 :func:`verify_bundle` opens a bundle without trusting it: it refuses member names that leave the
 folder, links, duplicate names and sizes past a limit, extracts into a temporary folder (nothing
 else on disk changes), checks every file against ``bundle.json``, runs the recording verifier on
 ``recording/`` (the manifest chain, its Ed25519 signature, every segment's hash) and recomputes
-each audit entry's hash. ``tingshen archive verify BUNDLE.zip`` calls it.
+each audit entry's hash. Each exhibit on the timeline (``recording/events.jsonl``, whose hash
+the signed manifest holds) must be in ``exhibits/`` with the SHA-256 and size registered there, and
+``exhibits/`` must hold nothing else: ``bundle.json`` is not signed, so it is not what exhibits
+are checked against. ``tingshen archive verify BUNDLE.zip`` calls it.
 """
 
 from __future__ import annotations
@@ -28,14 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from recorder.manifest import (
+    MANIFEST_NAME,
     canonical_json,
     file_sha256,
     iso_utc,
     key_fingerprint,
     load_public_key,
 )
+from recorder.session import EVENTS_NAME
 from recorder.verify import verify_recording
 from server.audit import entry_hash
+from server.exhibit_archive import BUNDLE_FOLDER, Exhibit, bundle_member, distinct, read_exhibits
 from server.playback import folder_files, safe_relative
 
 __all__ = [
@@ -52,6 +61,12 @@ INDEX_NAME = "bundle.json"
 MAX_MEMBERS = 200_000
 MAX_TOTAL_BYTES = 1 << 40  # 1 TiB uncompressed: far beyond any hearing, short of a zip bomb's claim
 _STORED_SUFFIXES = (".webm", ".mp4", ".part", ".partial")
+# exhibits already compressed: stored as they are (deflating them only costs time)
+_EXHIBIT_STORED = (
+    *_STORED_SUFFIXES,
+    *(".jpg .jpeg .png .gif .webp .heic .mp3 .m4a .aac .ogg .opus .mov .mkv .avi".split()),
+    *(".zip .gz .bz2 .xz .7z .rar .docx .xlsx .pptx".split()),
+)
 
 README = """\
 Tingshen (庭审) recording export — how to verify it offline
@@ -67,6 +82,9 @@ What is in this bundle
                     signature over the manifest), public_key.pem, recording.json, events.jsonl,
                     one folder per track with its segment files (WebM), and composite.mp4 (the
                     "what the court saw" render) when it was made
+  exhibits/         every exhibit shown during the hearing, as registered: <sha256>-<name>
+                    (each one's name, SHA-256, size, who and when are an "exhibit" line of
+                    recording/events.jsonl)
   timeline.json     the catalog's view of tracks, segments and timeline events
   audit.jsonl       the chain-of-custody entries of this recording (who listed, played,
                     downloaded, exported or verified it, when, and which file hash)
@@ -95,6 +113,9 @@ What is in this bundle
    c. Each "segment", "lost" and "derived" line names a "file" with its "bytes" and "sha256".
    d. Each line of audit.jsonl has "hash" = SHA-256 of "tingshen-audit-v1\\n" followed by the
       canonical JSON of the entry without "hash"; "prev" links it to the server's full log.
+   e. The manifest's "end" entry holds "events_sha256", the SHA-256 of recording/events.jsonl.
+      Each line of it with "kind":"exhibit" names an exhibit's "sha256" and "bytes": the file
+      exhibits/<sha256>-... must have exactly those (sha256sum exhibits/*).
 """
 
 
@@ -110,6 +131,10 @@ class BundleResult:
     sha256: str
     bytes: int
     files: int
+    exhibits: int = 0
+    #: exhibits on the timeline whose stored file could not go in (gone, or changed): the bundle
+    #: names them in bundle.json and does not verify
+    missing_exhibits: tuple[str, ...] = ()
 
 
 @dataclass
@@ -122,6 +147,7 @@ class BundleReport:
     warnings: list[str] = field(default_factory=list)
     segments: int = 0
     audit_entries: int = 0
+    exhibits: int = 0
     status: str | None = None
 
 
@@ -137,8 +163,13 @@ def write_bundle(
     audit_entries: list[dict[str, Any]],
     created_by: str,
     server_key_pem: bytes,
+    exhibits_dir: Path | None = None,
 ) -> BundleResult:
-    """Write the bundle of the recording in ``folder`` to ``out`` (blocking; see module doc)."""
+    """Write the bundle of the recording in ``folder`` to ``out`` (blocking; see module doc).
+
+    ``exhibits_dir`` is where the hearing's exhibit files are kept
+    (:func:`server.exhibit_archive.exhibit_folder`); None: there are none to include.
+    """
     created = iso_utc(time.time())
     key_sha256 = key_fingerprint(load_public_key(server_key_pem))
     sums: dict[str, tuple[str, int]] = {}
@@ -158,6 +189,7 @@ def write_bundle(
             )
             bundle.write(source, name, compress_type=method)
             sums[name] = file_sha256(source)
+        exhibits, missing = _add_exhibits(bundle, folder / EVENTS_NAME, exhibits_dir, sums)
         timeline = {k: detail.get(k) for k in ("tracks", "segments", "events")}
         summary = {k: v for k, v in detail.items() if k not in ("tracks", "segments", "events")}
         add_bytes(
@@ -188,6 +220,7 @@ def write_bundle(
             "created_by": created_by,
             "server_key_sha256": key_sha256,
             "files": [{"name": n, "sha256": d, "bytes": b} for n, (d, b) in sorted(sums.items())],
+            "exhibits": exhibits,
         }
         bundle.writestr(
             INDEX_NAME,
@@ -195,7 +228,51 @@ def write_bundle(
             compress_type=zipfile.ZIP_DEFLATED,
         )
     sha256, size = file_sha256(out)
-    return BundleResult(out, sha256, size, len(sums) + 1)
+    return BundleResult(out, sha256, size, len(sums) + 1, len(exhibits), tuple(missing))
+
+
+def _add_exhibits(
+    bundle: zipfile.ZipFile,
+    events: Path,
+    exhibits_dir: Path | None,
+    sums: dict[str, tuple[str, int]],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Copy each distinct exhibit of the timeline into ``bundle``; its index entries and the
+    problems of those left out. A stored file is hashed before it goes in: one that no longer has
+    its registered hash is not passed off as the exhibit."""
+    registered, _ = read_exhibits(events)
+    index: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for exhibit in distinct(registered):
+        member = bundle_member(exhibit)
+        problem = _stored_problem(exhibit, exhibits_dir)
+        if problem is None:
+            assert exhibits_dir is not None
+            source = exhibits_dir / exhibit.sha256
+            method = (
+                zipfile.ZIP_STORED
+                if exhibit.name.lower().endswith(_EXHIBIT_STORED)
+                else zipfile.ZIP_DEFLATED
+            )
+            bundle.write(source, member, compress_type=method)
+            sums[member] = (exhibit.sha256, exhibit.bytes)
+        else:
+            missing.append(f"{member}: {problem}")
+        index.append(
+            {**exhibit.as_dict(), "file": member, "included": problem is None, "problem": problem}
+        )
+    return index, missing
+
+
+def _stored_problem(exhibit: Exhibit, exhibits_dir: Path | None) -> str | None:
+    if exhibits_dir is None:
+        return "no exhibit store was given to the export"
+    source = exhibits_dir / exhibit.sha256
+    if source.is_symlink() or not source.is_file():
+        return "the stored file is gone"
+    if file_sha256(source) != (exhibit.sha256, exhibit.bytes):
+        return "the stored file no longer has its registered SHA-256"
+    return None
 
 
 def _safe_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -270,11 +347,12 @@ def _check_extracted(root: Path, names: set[str], trusted: bytes | None) -> Bund
         if file_sha256(root.joinpath(*pure.parts)) != (sha256, size):
             report.faults.append(f"bundle-file-modified: {name}: SHA-256 differs from {INDEX_NAME}")
     for name in sorted(names - set(listed) - {INDEX_NAME}):
-        if not name.startswith("recording/"):
+        if not name.startswith(("recording/", f"{BUNDLE_FOLDER}/")):
             report.warnings.append(f"unlisted file {name}")
     recording = verify_recording(root / "recording", trusted)
     report.faults.extend(recording.faults)
     report.warnings.extend(recording.warnings)
+    _check_exhibits(root, names, report)
     report.segments, report.status = recording.segments, recording.status
     if trusted is None:
         report.warnings.append("no trusted key given: checked against the bundle's own public key")
@@ -295,3 +373,55 @@ def _check_extracted(root: Path, names: set[str], trusted: bytes | None) -> Bund
                 report.faults.append(f"audit-foreign: audit.jsonl line {number}: another recording")
     report.ok = not report.faults
     return report
+
+
+def _check_exhibits(root: Path, names: set[str], report: BundleReport) -> None:
+    """Each exhibit of the signed timeline against its file in ``exhibits/`` (see module doc)."""
+    events = f"recording/{EVENTS_NAME}"
+    registered, problems = read_exhibits(root / "recording" / EVENTS_NAME)
+    for problem in problems:
+        report.faults.append(f"exhibit-malformed: {events}: {problem}")
+    expected: dict[str, Exhibit] = {}
+    for exhibit in distinct(registered):
+        expected[bundle_member(exhibit)] = exhibit
+    report.exhibits = len(expected)
+    for member, exhibit in expected.items():
+        what = (
+            f"exhibit {exhibit.name!r} (registered by {exhibit.by or '?'} at {exhibit.at}, "
+            f"SHA-256 {exhibit.sha256})"
+        )
+        if member not in names:
+            report.faults.append(f"exhibit-missing: {member}: {what} is not in the bundle")
+            continue
+        pure = safe_relative(member)
+        assert pure is not None  # every member name was checked on opening
+        sha256, size = file_sha256(root.joinpath(*pure.parts))
+        if (sha256, size) != (exhibit.sha256, exhibit.bytes):
+            report.faults.append(
+                f"exhibit-modified: {member}: {size} bytes with SHA-256 {sha256}, but the signed "
+                f"timeline registers {what} with {exhibit.bytes} bytes"
+            )
+    for name in sorted(n for n in names if n.startswith(f"{BUNDLE_FOLDER}/")):
+        if name not in expected:
+            report.faults.append(
+                f"exhibit-unlisted: {name}: no exhibit on the signed timeline is this file"
+            )
+    if expected and not _events_signed(root / "recording" / MANIFEST_NAME):
+        report.warnings.append(
+            f"exhibits checked against {events}, which no end entry of the manifest signs"
+        )
+
+
+def _events_signed(manifest: Path) -> bool:
+    """Whether the manifest has an ``end`` entry holding the events file's hash (the recording
+    finished, or was closed by recovery): only then is the timeline covered by the signature."""
+    with manifest.open("rb") as lines:
+        for raw in lines:
+            if b'"type":"end"' in raw:
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(entry, dict) and entry.get("events_sha256"):
+                    return True
+    return False

@@ -4,7 +4,8 @@
 grant: the court, counsel and parties) and the file as the body; `X-Exhibit-Name` names it. The
 file is kept content-addressed under `<data>/exhibits/<hearing>/<sha256>` (never overwritten, never
 served by name), and the timeline of the recording gets who, when, what and the hash. Exhibits are
-registered while the hearing is in progress: that is what makes them part of its record.
+registered while the hearing is in progress: that is what makes them part of its record. The
+archive serves them and puts them in export bundles: :mod:`server.exhibit_archive`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from server import state
 from server.api import json_error
+from server.exhibit_archive import exhibit_folder
 from signaling.errors import ProtocolError
 from signaling.roles import grants
 
@@ -92,7 +94,7 @@ async def register_exhibit(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > limit:
         return json_error(413, "too-large", f"an exhibit is at most {limit} bytes")
 
-    folder = services.settings.data / "exhibits" / hearing_id
+    folder = exhibit_folder(services.settings.data, hearing_id)
     handle, temporary = await asyncio.to_thread(_upload_file, folder)
     received = 0
     try:
