@@ -1,4 +1,5 @@
-"""The archive's HTTP API: search, detail, media with Range, verify, export (``/api/archive/...``).
+"""The archive's HTTP API: search, detail, media with Range, exhibits, verify, export
+(``/api/archive/...``).
 
 How this works: :func:`setup` registers the routes and an app-lifetime :class:`ArchiveService`
 (audit log, media tickets, the backup replicator) in ``cleanup_ctx``, after the server's own
@@ -7,7 +8,9 @@ valid token), looks the recording up in the catalog, checks the hearing (403 sea
 court's), and writes what it served to the audit log. Blocking work (database, hashing, the
 remux, the bundle) runs in threads. Files are served only when the recording's manifest lists
 them (:mod:`server.playback`), through ``web.FileResponse``, which answers Range requests (206),
-a Range past the end (416) and ``If-Range``. The admin side (seal, tokens, audit verify, backup)
+a Range past the end (416) and ``If-Range``. A recording's exhibits are those its signed timeline
+registers (:mod:`server.exhibit_archive`); their files are served by SHA-256, with the same
+viewers, tickets and audit as the recording's media. The admin side (seal, tokens, audit verify, backup)
 is in :mod:`server.archive_admin`; the OpenAPI document in :mod:`server.openapi`.
 """
 
@@ -28,6 +31,7 @@ from urllib.parse import quote
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from recorder.session import EVENTS_NAME
 from recorder.verify import verify_recording
 from server import catalog, state
 from server.archive_access import (
@@ -42,6 +46,7 @@ from server.audit import AuditLog
 from server.backup import DirectoryTarget, ReplicaTarget, Replicator
 from server.bundle import write_bundle
 from server.db import HearingRow
+from server.exhibit_archive import SHA256, Exhibit, exhibit_folder, read_exhibits, stored_path
 from server.playback import (
     composite_map,
     folder_files,
@@ -312,6 +317,22 @@ def _file_url(recording_id: str, name: str, ticket: str) -> str:
     return f"/api/archive/recordings/{recording_id}/files/{quote(name)}?ticket={quote(ticket)}"
 
 
+def _exhibit_url(recording_id: str, sha256: str, ticket: str) -> str:
+    return f"/api/archive/recordings/{recording_id}/exhibits/{sha256}?ticket={quote(ticket)}"
+
+
+def _exhibits_of(folder: Path) -> list[Exhibit]:
+    """The exhibits on the recording's timeline (blocking: run it in a thread)."""
+    exhibits, problems = read_exhibits(folder / EVENTS_NAME)
+    for problem in problems:
+        logger.warning("recording %s: events.jsonl %s", folder.name, problem)
+    return exhibits
+
+
+def _exhibit_items(recording_id: str, exhibits: list[Exhibit], ticket: str) -> list[dict[str, Any]]:
+    return [{**e.as_dict(), "url": _exhibit_url(recording_id, e.sha256, ticket)} for e in exhibits]
+
+
 async def detail(request: web.Request) -> web.Response:
     """A recording: tracks, segments, timeline, notes, pauses, integrity, files with URLs."""
     viewer = await viewer_of(request)
@@ -326,6 +347,7 @@ async def detail(request: web.Request) -> web.Response:
             "files": files,
             "origin": media_origin(folder),
             "composite_map": composite_map(folder),
+            "exhibits": _exhibits_of(folder),
         }
 
     described = await asyncio.to_thread(describe)
@@ -359,6 +381,7 @@ async def detail(request: web.Request) -> web.Response:
                 "problems": found["problems"],
             },
             "files": files,
+            "exhibits": _exhibit_items(recording_id, described["exhibits"], ticket),
             "playback": {
                 "origin": described["origin"],
                 "composite": composite,
@@ -427,6 +450,84 @@ async def media_file(request: web.Request) -> web.StreamResponse:
         headers["X-Tingshen-SHA256"] = info.sha256
     if download:
         headers["Content-Disposition"] = f'attachment; filename="{Path(name).name}"'
+    return await serve_file(request, path, headers)
+
+
+async def exhibits(request: web.Request) -> web.Response:
+    """The exhibits of a recording: name, SHA-256, size, who and when, and a download URL."""
+    viewer = await viewer_of(request)
+    recording_id = recording_id_of(request)
+    archive = request.app[ARCHIVE]
+    found, folder = await open_recording(request, viewer, recording_id)
+    registered = await asyncio.to_thread(_exhibits_of, folder)
+    ticket = archive.tickets.issue(viewer, recording_id, time.time())
+    await archive.record(
+        viewer,
+        "view",
+        recording_id=recording_id,
+        hearing_id=found["hearing_id"],
+        target="exhibits",
+    )
+    return web.json_response({"exhibits": _exhibit_items(recording_id, registered, ticket)})
+
+
+def _content_disposition(name: str) -> str:
+    """``attachment`` with the name for every browser: an ASCII fallback, and RFC 6266's
+    ``filename*`` (RFC 5987, UTF-8) for the real one (exhibit names are often Chinese)."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\%;' else "_" for c in name
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+async def exhibit_file(request: web.Request) -> web.StreamResponse:
+    """One exhibit's file, by its SHA-256, when the recording's timeline registers it; always as
+    an attachment (never rendered by the browser on this origin), with Range."""
+    recording_id = recording_id_of(request)
+    viewer = await _media_viewer(request, recording_id)
+    archive = request.app[ARCHIVE]
+    found, folder = await open_recording(request, viewer, recording_id)
+    sha256 = request.match_info["sha256"]
+    if not SHA256.fullmatch(sha256):
+        raise http_error(web.HTTPNotFound, "exhibit-not-found", "no such exhibit")
+    registered = await asyncio.to_thread(_exhibits_of, folder)
+    exhibit = next((e for e in registered if e.sha256 == sha256), None)
+    if exhibit is None:
+        raise http_error(
+            web.HTTPNotFound, "exhibit-not-found", "this recording registers no such exhibit"
+        )
+    data = request.app[state.SERVICES].settings.data
+    path = stored_path(data, found["hearing_id"], sha256)
+
+    def size_of() -> int | None:
+        if path.is_symlink() or not path.is_file():
+            return None
+        return path.stat().st_size
+
+    size = await asyncio.to_thread(size_of)
+    if size is None:
+        logger.error("recording %s: exhibit %s: stored file is gone", recording_id, sha256)
+        raise http_error(web.HTTPNotFound, "exhibit-missing", "the exhibit's stored file is gone")
+    if size != exhibit.bytes:
+        logger.error("recording %s: exhibit %s: stored file changed size", recording_id, sha256)
+        raise http_error(
+            web.HTTPConflict, "exhibit-damaged", "the stored file is not the registered exhibit"
+        )
+    await archive.record_once(
+        viewer,
+        "download",
+        recording_id,
+        hearing_id=found["hearing_id"],
+        target=f"exhibit {exhibit.name}",
+        sha256=sha256,
+    )
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": _content_disposition(exhibit.name),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, max-age=0",
+        "X-Tingshen-SHA256": sha256,
+    }
     return await serve_file(request, path, headers)
 
 
@@ -511,7 +612,10 @@ async def export(request: web.Request) -> web.StreamResponse:
             audit_entries=[e.as_dict() for e in entries],
             created_by=viewer.subject,
             server_key_pem=services.signer.public_key_pem(),
+            exhibits_dir=exhibit_folder(services.settings.data, found["hearing_id"]),
         )
+        for problem in result.missing_exhibits:
+            logger.error("recording %s: export without exhibit %s", recording_id, problem)
         await archive.record(
             viewer,
             "export",
@@ -519,7 +623,12 @@ async def export(request: web.Request) -> web.StreamResponse:
             hearing_id=found["hearing_id"],
             target=f"tingshen-{recording_id}.zip",
             sha256=result.sha256,
-            detail={"bytes": result.bytes, "files": result.files},
+            detail={
+                "bytes": result.bytes,
+                "files": result.files,
+                "exhibits": result.exhibits,
+                "missing_exhibits": list(result.missing_exhibits),
+            },
         )
         response = web.StreamResponse(
             headers={
@@ -577,6 +686,8 @@ def setup(app: web.Application) -> None:
     app.router.add_get(base, detail)
     app.router.add_get(base + "/files/{name:.+}", media_file)
     app.router.add_get(base + "/tracks/{track_id}/playable.webm", track_media)
+    app.router.add_get(base + "/exhibits", exhibits)
+    app.router.add_get(base + "/exhibits/{sha256}", exhibit_file)
     app.router.add_post(base + "/verify", verify)
     app.router.add_get(base + "/export", export)
     app.router.add_get(base + "/audit", recording_audit)

@@ -172,6 +172,53 @@ SPEC: dict[str, Any] = {
                 "responses": _MEDIA,
             }
         },
+        "/api/archive/recordings/{recording_id}/exhibits": {
+            "get": {
+                "summary": "The exhibits registered on the recording's signed timeline",
+                "parameters": [_ID],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"exhibits": {"type": "array", "items": _ref("Exhibit")}},
+                        }
+                    ),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/archive/recordings/{recording_id}/exhibits/{sha256}": {
+            "get": {
+                "summary": "An exhibit's file (attachment, its registered name), with Range",
+                "parameters": [
+                    _ID,
+                    {
+                        "name": "sha256",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                        "description": "the SHA-256 the recording's timeline registers",
+                    },
+                    _TICKET,
+                ],
+                "responses": {
+                    **_MEDIA,
+                    "200": {
+                        "description": "the file; X-Tingshen-SHA256 is its registered hash",
+                        "content": {"application/octet-stream": {}},
+                    },
+                    "404": {
+                        "description": "no such recording, the timeline registers no such "
+                        "exhibit, or its stored file is gone",
+                        "content": {"application/json": {"schema": _ref("Error")}},
+                    },
+                    "409": {
+                        "description": "the stored file is not the registered exhibit (damaged)",
+                        "content": {"application/json": {"schema": _ref("Error")}},
+                    },
+                },
+            }
+        },
         "/api/archive/recordings/{recording_id}/verify": {
             "post": {
                 "summary": "Verify the recording now against the server's key",
@@ -181,7 +228,10 @@ SPEC: dict[str, Any] = {
         },
         "/api/archive/recordings/{recording_id}/export": {
             "get": {
-                "summary": "Export bundle (zip): media, manifest, signature, key, timeline, audit, README",
+                "summary": (
+                    "Export bundle (zip): media, manifest, signature, key, timeline, exhibits, "
+                    "audit, README"
+                ),
                 "parameters": [_ID, _TICKET],
                 "responses": {
                     "200": {"description": "the bundle", "content": {"application/zip": {}}},
@@ -404,6 +454,7 @@ SPEC: dict[str, Any] = {
                             "pauses": {"type": "array", "items": {"type": "object"}},
                             "integrity": {"type": "object"},
                             "files": {"type": "array", "items": _ref("RecordingFile")},
+                            "exhibits": {"type": "array", "items": _ref("Exhibit")},
                             "playback": {
                                 "type": "object",
                                 "description": (
@@ -416,6 +467,20 @@ SPEC: dict[str, Any] = {
                         },
                     },
                 ]
+            },
+            "Exhibit": {
+                "type": "object",
+                "description": "a file shown as evidence, as the signed timeline registers it",
+                "properties": {
+                    "name": {"type": "string"},
+                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "bytes": {"type": "integer"},
+                    "by": {"type": "string", "description": "who registered it (their name)"},
+                    "role": {"type": "string", "description": "their role in the hearing"},
+                    "at": {"type": "string", "format": "date-time"},
+                    "seq": {"type": "integer", "description": "its line in events.jsonl"},
+                    "url": {"type": "string", "description": "download URL (with a media ticket)"},
+                },
             },
             "VerifyReport": {
                 "type": "object",
