@@ -3,13 +3,16 @@
 ``make_recording`` writes a recording folder with the given signer: the judge's VP8 video and
 Opus audio, a note one second in, and a recess at the end. ``recorded_hearing`` creates a hearing
 through a running server's API, records into its recordings folder with the server's own key, and
-indexes it in the server's catalog.
+indexes it in the server's catalog. ``hearing_with_exhibits`` holds a real hearing on a running
+server (a judge joins over WebSocket) in which counsel register exhibits, ends it, and waits until
+the catalog has the completed recording.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ from recorder.session import RecordingSession
 from recorder.synthetic import EncodedFrame, encode_audio, encode_video, interleave
 from recorder.track import TrackInfo
 from server import catalog, state
+from terminal.client import HearingClient, ws_url_from_invite
 from tests.conftest import RunningServer
 
 JUDGE = "审判长 张三"
@@ -151,3 +155,75 @@ async def fetch(
             method, server.base_url + path, headers=sent, json=json_body
         ) as response:
             return response.status, CIMultiDict(response.headers), await response.read()
+
+
+CONTRACT = b"%PDF-1.4 sale contract, page 1 of 1 " * 300
+PHOTO = bytes(range(256)) * 40  # a photograph, as far as anyone checks
+EXHIBIT_CASE = "（2026）川33民初7号"  # RunningServer.create_hearing's case number
+
+
+@dataclass
+class Shown:
+    """A completed recording of a hearing in which exhibits were registered."""
+
+    hearing: dict[str, Any]
+    recording_id: str
+    folder: Path
+    registered: list[dict[str, Any]]  # the registration answers, in order
+
+    @property
+    def hearing_id(self) -> str:
+        return str(self.hearing["id"])
+
+    def stored(self, data: Path, content: bytes) -> Path:
+        return data / "exhibits" / self.hearing_id / hashlib.sha256(content).hexdigest()
+
+
+async def register_exhibit(
+    server: RunningServer, hearing_id: str, token: str, body: bytes, name: str
+) -> dict[str, Any]:
+    """``POST /api/hearings/{id}/exhibits`` as a presenter; the 201 answer."""
+    headers = {"Authorization": f"Bearer {token}", "X-Exhibit-Name": name}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{server.base_url}/api/hearings/{hearing_id}/exhibits", data=body, headers=headers
+        ) as response:
+            answer = await response.json()
+            assert response.status == 201, answer
+            return dict(answer)
+
+
+async def hearing_with_exhibits(server: RunningServer) -> Shown:
+    """The prosecutor shows a contract (twice, under two names), the defence a photograph."""
+    hearing = await server.create_hearing(
+        "judge:审判长", "prosecutor:公诉人", "defence:辩护人", "observer:旁听"
+    )
+    hid = hearing["id"]
+    tokens = {i["role"]: ws_url_from_invite(i["url"])[1] for i in hearing["invites"]}
+    judge = HearingClient.from_invite(hearing["invites"][0]["url"])
+    await judge.join()
+    try:
+        registered = [
+            await register_exhibit(server, hid, tokens["prosecutor"], CONTRACT, "证据1 合同.pdf"),
+            await register_exhibit(server, hid, tokens["defence"], PHOTO, "证据2: 现场/照片.jpg"),
+            await register_exhibit(
+                server, hid, tokens["prosecutor"], CONTRACT, "证据1 合同（副本）.pdf"
+            ),
+        ]
+    finally:
+        await judge.close()
+    status, _ = await server.api("POST", f"/api/hearings/{hid}/end")
+    assert status == 200
+    (folder,) = (server.settings.recordings_dir / hid).iterdir()
+    services = server.app[state.SERVICES]
+    deadline = time.monotonic() + 15
+    while True:  # the server indexes the ended recording in the background
+        found = await asyncio.to_thread(
+            catalog.recording_detail, services.db, server.settings.recordings_dir, folder.name
+        )
+        kinds = [e["kind"] for e in found["events"]] if found else []
+        if found and found["status"] == "complete" and kinds.count("exhibit") == 3:
+            break
+        assert time.monotonic() < deadline, found
+        await asyncio.sleep(0.1)
+    return Shown(hearing, folder.name, folder, registered)
