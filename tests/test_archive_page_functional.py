@@ -1,12 +1,23 @@
-"""The archive page in headless Chromium: sign in, search, play, seek to a note, verify, export."""
+"""The archive page in headless Chromium: sign in, search, play, seek to a note, verify, export;
+exhibits on the timeline with their hash and a download."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.archive_fixtures import NOTE_AT, NOTE_TEXT, issue_token, recorded_hearing
+from tests.archive_fixtures import (
+    CONTRACT,
+    EXHIBIT_CASE,
+    NOTE_AT,
+    NOTE_TEXT,
+    hearing_with_exhibits,
+    issue_token,
+    recorded_hearing,
+)
 from tests.browser import chromium
 from tests.conftest import RunningServer
 
@@ -86,6 +97,53 @@ async def test_search_play_seek_verify_export(server: RunningServer) -> None:
         await page.get_by_test_id("language-select").select_option("zh-CN")
         assert await page.locator("h1").text_content() == "录像档案"
         assert await page.get_by_test_id("verify-button").text_content() == "立即校验"
+
+
+async def test_exhibits_on_the_timeline(server: RunningServer, tmp_path: Path) -> None:
+    shown = await hearing_with_exhibits(server)
+    token = await issue_token(server, "archivist", subject="browser")
+    contract = hashlib.sha256(CONTRACT).hexdigest()
+    async with chromium() as browser:
+        page = await browser.new_page(accept_downloads=True)  # type: ignore[attr-defined]
+        page.on("console", lambda m: print("console:", m.text))
+        await page.goto(f"{server.base_url}/archive?lang=en#token={token}")
+        await page.get_by_test_id("search-case").fill(EXHIBIT_CASE)
+        await page.get_by_test_id("search-button").click()
+        result = page.locator(
+            f'[data-testid="archive-result"][data-recording-id="{shown.recording_id}"]'
+        )
+        await result.click()
+
+        entries = page.locator('[data-testid="timeline-event"][data-kind="exhibit"]')
+        await entries.first.wait_for()
+        assert await entries.count() == 3  # the contract was shown twice, under two names
+        first = page.locator("#timeline li").filter(has=entries).first
+        label = await entries.first.text_content() or ""
+        assert "Exhibit: 证据1 合同.pdf" in label and "公诉人" in label and "Prosecutor" in label
+        registered_at = shown.registered[0]["at"]
+        assert await entries.first.locator("time").get_attribute("datetime") is not None
+        assert (await entries.first.get_attribute("data-wall") or "").startswith(
+            str(int(registered_at))
+        )
+        details = first.get_by_test_id("timeline-exhibit")
+        assert await details.get_attribute("data-sha256") == contract
+        assert contract in (await details.text_content() or "")
+        assert f"{len(CONTRACT)} bytes" in (await details.text_content() or "")
+
+        link = first.get_by_test_id("exhibit-download")
+        assert await link.text_content() == "Download exhibit"
+        async with page.expect_download() as waiting:
+            await link.click()
+        download = await waiting.value
+        assert download.suggested_filename == "证据1 合同.pdf"
+        saved = tmp_path / "saved.pdf"
+        await download.save_as(saved)
+        assert saved.read_bytes() == CONTRACT
+
+        await page.get_by_test_id("language-select").select_option("zh-CN")
+        label = await entries.first.text_content() or ""
+        assert "证据：证据1 合同.pdf" in label and "公诉人 公诉人" in label
+        assert await link.text_content() == "下载证据"
 
 
 async def test_a_bad_token_asks_to_sign_in_again(server: RunningServer) -> None:

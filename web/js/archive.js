@@ -1,6 +1,7 @@
 /**
  * The archive page: sign in with an archivist token, search recordings, play one with seeking,
- * jump to a timeline event (joins, notes, pauses), verify it on demand, download files, export.
+ * jump to a timeline event (joins, notes, pauses, exhibits), verify it on demand, download files and
+ * exhibits, export.
  *
  * How this works: the token is kept in sessionStorage (or taken once from `#token=` in the address,
  * which never reaches the server) and sent as a bearer header on every API call. The recording
@@ -213,7 +214,8 @@ function eventLabel(event) {
   const data = event.data ?? {};
   const name = event.participant_name ?? data.name ?? data.participant ?? "";
   const reason = tOr(`archive.reason.${data.reason}`, data.reason ?? "");
-  const params = { name, reason, text: data.text ?? "", kind: event.kind };
+  const role = data.role ? tOr(`role.${data.role}`, data.role) : "";
+  const params = { name, reason, text: data.text ?? "", kind: event.kind, by: data.by ?? "", role };
   return tOr(`archive.event.${event.kind}`, "") ? t(`archive.event.${event.kind}`, params) : t("archive.event.other", params);
 }
 
@@ -245,8 +247,36 @@ function renderTimeline() {
     button.append(time, label);
     button.addEventListener("click", () => seek(wall));
     li.append(button);
+    if (event.kind === "exhibit") li.append(exhibitDetails(event.data ?? {}));
     list.append(li);
   }
+}
+
+/** Under an exhibit's timeline entry: its SHA-256, size and a download link (the file is served
+ * by hash, with the recording's media ticket, as an attachment). */
+function exhibitDetails(data) {
+  const box = document.createElement("div");
+  box.className = "exhibit";
+  box.dataset.testid = "timeline-exhibit";
+  box.dataset.sha256 = data.sha256 ?? "";
+  const hash = document.createElement("code");
+  hash.className = "exhibit-hash";
+  hash.textContent = data.sha256 ?? "";
+  hash.title = t("archive.exhibit.hash");
+  const size = document.createElement("span");
+  size.className = "exhibit-size";
+  size.textContent = t("archive.exhibit.size", { size: data.bytes ?? "?" });
+  box.append(hash, size);
+  const registered = (state.detail.exhibits ?? []).find((e) => e.sha256 === data.sha256);
+  if (registered) {
+    const link = document.createElement("a");
+    link.href = registered.url;
+    link.dataset.testid = "exhibit-download";
+    link.setAttribute("download", registered.name);
+    link.textContent = t("archive.exhibit.download");
+    box.append(link);
+  }
+  return box;
 }
 
 function seek(wall) {
