@@ -8,8 +8,9 @@
  * and ends the hearing. Everyone sees whether the hearing is being recorded.
  *
  * Also: audio first (a notice while the server sends us sound only), the floor (ask for it; the judge
- * gives it, takes it back and mutes participants), connection quality on the court's tiles, sharing a
- * screen (evidence), and the private consultation room (defence and defendant).
+ * gives it, takes it back and mutes participants), the spotlight (the judge shows one participant large
+ * to everyone), connection quality on the court's tiles, sharing a screen (evidence), and the private
+ * consultation room (defence and defendant).
  *
  * This module only wires the DOM. The protocol lives in `session.js` (WebSocket + reconnection) and
  * `peer.js` (offers and tracks), the camera and microphone in `media.js`, the tiles in `tiles.js`, and
@@ -63,6 +64,7 @@ const grid = new ParticipantGrid($("participant-grid"), {
   onAudioBlocked,
   onEject: (participantId) => session.eject(participantId),
   onMute: (participantId, muted) => session.muteParticipant(participantId, muted),
+  onSpotlight: (participantId) => session.setSpotlight(participantId),
 });
 
 let mediaReady = false; // the first device request settled (or took too long)
@@ -114,6 +116,10 @@ Object.defineProperty(window, "tingshen", {
     get floor() {
       const { holder, requests, silenced } = session.floor;
       return { holder, requests: [...requests], silenced: [...silenced] };
+    },
+    /** Whom the judge spotlighted (shown large to everyone): a participant id, or null. */
+    get spotlight() {
+      return session.spotlight;
     },
     /** Whether the server sends us audio only for now (audio first). */
     get videoPaused() {
@@ -377,6 +383,7 @@ function renderRoom() {
   renderOwnVideo();
   renderCourtControls();
   renderFloor();
+  renderSpotlight();
   renderRoomControls();
   renderVideoPaused();
 }
@@ -646,6 +653,13 @@ function renderFloor() {
   renderRoomControls();
 }
 
+/** The spotlight: the main tile (everyone), and a notice when it is on us. */
+function renderSpotlight() {
+  grid.setSpotlight(session.spotlight);
+  const inHearing = Boolean(session.self) && session.admitted === true;
+  $("self-spotlighted").hidden = !inHearing || session.spotlight !== session.self.id;
+}
+
 function renderVideoPaused() {
   $("video-paused").hidden = !session.videoPaused || !session.self;
 }
@@ -798,6 +812,7 @@ session.addEventListener("hearingstate", () => {
 });
 session.addEventListener("note", (event) => appendNote(event.detail));
 session.addEventListener("floor", renderFloor);
+session.addEventListener("spotlight", renderSpotlight);
 session.addEventListener("quality", () => grid.setQuality(session.quality));
 session.addEventListener("videopaused", renderVideoPaused);
 session.addEventListener("share", renderRoomControls);

@@ -17,15 +17,15 @@
  *
  * The court's side of the hearing is kept here too: who waits in the lobby (judge and clerk only), the
  * hearing's state (open / paused with a lawful reason) and the hearing log's notes (judge and clerk).
- * The judge's commands (`admit`, `refuse`, `eject`, `pause`, `resume`, `endHearing`) and `addNote` only
- * send; what changed comes back from the server as events, and a refusal as `servererror`.
+ * The judge's commands (`admit`, `refuse`, `eject`, `pause`, `resume`, `setSpotlight`, `endHearing`) and
+ * `addNote` only send; what changed comes back from the server as events, and a refusal as `servererror`.
  *
  * Events: `statechange`, `retry` (detail {attempt, delayMs} or null once the attempt starts), `welcome`,
  * `participants`, `remotetracks`, `servererror` (detail: the error message), `lobby` (`admitted`
  * changed), `waiting` (the lobby list changed), `hearingstate`, `note` (detail: the new note),
- * `floor` (who holds the floor, asks for it, is silenced), `quality` (detail: participant id; judge and
- * clerk), `videopaused` (`videoPaused` changed: audio first on a poor link), `share` (`screenTrack`
- * changed), `consultation` (detail: the private room's url).
+ * `floor` (who holds the floor, asks for it, is silenced), `spotlight` (whom everyone shows large),
+ * `quality` (detail: participant id; judge and clerk), `videopaused` (`videoPaused` changed: audio first
+ * on a poor link), `share` (`screenTrack` changed), `consultation` (detail: the private room's url).
  */
 
 import { HearingPeer } from "./peer.js";
@@ -50,7 +50,7 @@ const TERMINAL_ERRORS = new Set(["bad-token", "token-expired", "hearing-not-foun
 export const PAUSE_REASONS = Object.freeze(["recess", "non-public-evidence", "mediation"]);
 /** A note of the hearing log is 1 to this many characters (PROTOCOL.md `note`). */
 export const MAX_NOTE_CHARS = 2000;
-/** Roles with the `control` grant (signaling/roles.py): admit, refuse, eject, pause, resume, end. */
+/** Roles with the `control` grant (signaling/roles.py): admit, refuse, eject, spotlight, pause, resume, end. */
 export const CONTROL_ROLES = new Set(["judge"]);
 /** Roles told about the lobby and the hearing log (`control` or `notes` grant), and who write notes. */
 export const STAFF_ROLES = new Set(["judge", "clerk"]);
@@ -181,6 +181,8 @@ export class HearingSession extends EventTarget {
     this.floor = { holder: null, requests: [], silenced: [] };
     /** Participants the judge (on this page) muted; re-read from `floor` whenever no one holds it. */
     this.mutedByJudge = new Set();
+    /** Whom the presiding judge spotlighted (everyone shows them large): participant id, or null. */
+    this.spotlight = null;
     /** participant id -> {level, rttMs, ...}, the latest `quality` (judge and clerk). */
     this.quality = new Map();
     /** The server sends us audio only for now (our link cannot carry video). */
@@ -282,6 +284,11 @@ export class HearingSession extends EventTarget {
       this.dispatchEvent(new Event("floor"));
     }
     return sent;
+  }
+
+  /** The judge shows a participant large to everyone, or clears the spotlight (null). */
+  setSpotlight(participantId) {
+    return this.#send({ type: "spotlight", participantId: participantId == null ? null : String(participantId) });
   }
 
   /** Ask for the link to the private consultation room (defence and defendant); `consultation` follows. */
@@ -431,6 +438,7 @@ export class HearingSession extends EventTarget {
     this.mutedByJudge.clear();
     this.quality.clear();
     this.dispatchEvent(new Event("floor"));
+    this.#setSpotlight(null);
     this.stopInfo = info;
     this.media.stop();
     this.participants.clear();
@@ -487,6 +495,9 @@ export class HearingSession extends EventTarget {
         break; // informational: the offer that carries (or drops) the track follows
       case "floor":
         this.#onFloor(message);
+        break;
+      case "spotlight":
+        this.#setSpotlight(message.participantId != null ? String(message.participantId) : null);
         break;
       case "quality":
         this.#onQuality(message);
@@ -579,6 +590,12 @@ export class HearingSession extends EventTarget {
     });
     for (const offer of conn.offersBeforeWelcome.splice(0)) peer.enqueueOffer(offer);
 
+    // The floor and the spotlight start afresh: the server sends them right after this welcome when
+    // they are set (they may have changed while we were away).
+    this.floor = { holder: null, requests: [], silenced: [] };
+    this.mutedByJudge.clear();
+    this.spotlight = null;
+
     // The server does not remember mute across connections, and has no other way to learn that we
     // have no camera or microphone: tell it, so the others see the right indicators. (Observers
     // publish nothing and are not shown, so there is nothing to say.)
@@ -598,6 +615,8 @@ export class HearingSession extends EventTarget {
     this.dispatchEvent(new Event("lobby"));
     this.dispatchEvent(new Event("waiting"));
     this.dispatchEvent(new Event("hearingstate"));
+    this.dispatchEvent(new Event("floor"));
+    this.dispatchEvent(new Event("spotlight"));
     this.dispatchEvent(new Event("participants"));
     this.#updateMediaState(conn);
   }
@@ -651,6 +670,12 @@ export class HearingSession extends EventTarget {
     if (this.floor.holder === null) this.mutedByJudge = new Set(this.floor.silenced);
     else for (const id of this.mutedByJudge) if (!this.floor.silenced.includes(id)) this.mutedByJudge.delete(id);
     this.dispatchEvent(new Event("floor"));
+  }
+
+  #setSpotlight(participantId) {
+    if (this.spotlight === participantId) return;
+    this.spotlight = participantId;
+    this.dispatchEvent(new Event("spotlight"));
   }
 
   #onQuality(message) {

@@ -7,9 +7,14 @@
  * (an offer can name a participant before `participant-joined` arrives), so the tile pulls its tracks
  * from the map each time instead of being pushed them once.
  *
- * On the presiding judge's page each tile also carries an eject button (two clicks: see confirm.js) and
- * a mute button (the server stops forwarding that participant's sound). Every page marks who holds the
- * floor, who asks for it and who is silenced; the judge's and clerk's pages show a connection-quality dot.
+ * On the presiding judge's page each tile also carries an eject button (two clicks: see confirm.js), a
+ * mute button (the server stops forwarding that participant's sound) and a spotlight button. Every page
+ * marks who holds the floor, who asks for it and who is silenced; the judge's and clerk's pages show a
+ * connection-quality dot.
+ *
+ * The spotlight (PROTOCOL.md "The spotlight"): the spotlighted participant's tile is the main tile,
+ * first and across the whole stage, the others small beneath it (`data-spotlight` on the grid and on
+ * that tile; the layout is CSS).
  */
 
 import { TwoStepButton } from "./confirm.js";
@@ -35,12 +40,20 @@ export class ParticipantGrid {
    * @param {(participantId: string) => boolean} [options.onEject] the judge confirmed an eject; returns
    *   whether the command went out
    * @param {(participantId: string, muted: boolean) => void} [options.onMute] the judge (un)mutes someone
+   * @param {(participantId: string | null) => void} [options.onSpotlight] the judge spotlights someone
+   *   (null: clears the spotlight)
    */
-  constructor(container, { onAudioBlocked = () => {}, onEject = () => false, onMute = () => {} } = {}) {
+  constructor(
+    container,
+    { onAudioBlocked = () => {}, onEject = () => false, onMute = () => {}, onSpotlight = () => {} } = {},
+  ) {
     this.container = container;
     this.onAudioBlocked = onAudioBlocked;
     this.onEject = onEject;
     this.onMute = onMute;
+    this.onSpotlight = onSpotlight;
+    /** The spotlighted participant's id, or null. */
+    this.spotlight = null;
     /** {holder, requests, silenced} (see session.js) and the ids the judge muted. */
     this.floor = { holder: null, requests: [], silenced: [] };
     this.mutedByJudge = new Set();
@@ -68,6 +81,7 @@ export class ParticipantGrid {
       const tile = this.tiles.get(participant.id) ?? this.#createTile(participant);
       this.#updateTile(tile, participant, remoteTracks);
     }
+    this.#updateSpotlightLayout();
   }
 
   /** Show or hide the eject buttons (they are for the presiding judge only). */
@@ -85,6 +99,13 @@ export class ParticipantGrid {
     this.floor = floor;
     this.mutedByJudge = mutedByJudge;
     for (const [id, tile] of this.tiles) this.#updateFloor(tile, id);
+  }
+
+  /** Whom everyone shows large (participant id), or null for the usual grid. */
+  setSpotlight(participantId) {
+    this.spotlight = participantId;
+    for (const [id, tile] of this.tiles) this.#updateSpotlight(tile, id);
+    this.#updateSpotlightLayout();
   }
 
   /** A participant's connection quality (a map id -> {level, rttMs, ...}). */
@@ -110,6 +131,7 @@ export class ParticipantGrid {
 
   clear() {
     for (const [id, tile] of this.tiles) this.#removeTile(id, tile);
+    this.#updateSpotlightLayout();
   }
 
   #createTile(participant) {
@@ -170,7 +192,11 @@ export class ParticipantGrid {
     silenced.className = "tile-badge tile-badge-silenced";
     silenced.dataset.testid = "participant-silenced";
     silenced.hidden = true;
-    label.append(quality, name, role, mutedAudio, mutedVideo, hasFloor, requesting, silenced);
+    const spotlighted = document.createElement("span");
+    spotlighted.className = "tile-badge tile-badge-spotlight";
+    spotlighted.dataset.testid = "participant-spotlighted";
+    spotlighted.hidden = true;
+    label.append(quality, name, role, spotlighted, mutedAudio, mutedVideo, hasFloor, requesting, silenced);
 
     const actions = document.createElement("div");
     actions.className = "tile-actions";
@@ -189,13 +215,22 @@ export class ParticipantGrid {
     muteButton.addEventListener("click", () => {
       this.onMute(participant.id, muteButton.getAttribute("aria-pressed") !== "true");
     });
-    actions.append(muteButton, ejectButton);
+    const spotlightButton = document.createElement("button");
+    spotlightButton.type = "button";
+    spotlightButton.className = "button tile-eject tile-spotlight";
+    spotlightButton.dataset.testid = "spotlight-button";
+    spotlightButton.dataset.participantId = participant.id;
+    spotlightButton.setAttribute("aria-pressed", "false");
+    spotlightButton.addEventListener("click", () => {
+      this.onSpotlight(this.spotlight === participant.id ? null : participant.id);
+    });
+    actions.append(spotlightButton, muteButton, ejectButton);
 
     el.append(video, placeholder, label, actions, audio);
     this.container.append(el);
 
     const tile = { el, video, audio, placeholder, initial, noVideo, name, role, mutedAudio, mutedVideo, actions };
-    Object.assign(tile, { quality, hasFloor, requesting, silenced, muteButton });
+    Object.assign(tile, { quality, hasFloor, requesting, silenced, muteButton, spotlighted, spotlightButton });
     tile.eject = new TwoStepButton(ejectButton, {
       onConfirm: () => this.#eject(tile, participant.id),
       render: (armed) => this.#labelEject(tile, armed),
@@ -249,6 +284,23 @@ export class ParticipantGrid {
     this.#labelMute(tile);
   }
 
+  #updateSpotlight(tile, id) {
+    const on = this.spotlight === id;
+    tile.el.dataset.spotlight = String(on);
+    tile.spotlighted.hidden = !on;
+    tile.spotlightButton.setAttribute("aria-pressed", String(on));
+    const name = this.participants.get(id)?.name ?? "";
+    tile.spotlightButton.dataset.participantName = name;
+    tile.spotlightButton.textContent = t(on ? "tile.unspotlight" : "tile.spotlight");
+    tile.spotlightButton.setAttribute("aria-label", t(on ? "tile.unspotlightLabel" : "tile.spotlightLabel", { name }));
+  }
+
+  /** The grid's layout: a main tile only while the spotlighted participant has a tile here. */
+  #updateSpotlightLayout() {
+    const main = this.spotlight !== null && this.tiles.has(this.spotlight);
+    this.container.dataset.spotlight = String(main);
+  }
+
   #labelMute(tile) {
     const muted = tile.muteButton.getAttribute("aria-pressed") === "true";
     const name = this.participants.get(tile.el.dataset.participantId)?.name ?? "";
@@ -294,7 +346,9 @@ export class ParticipantGrid {
     tile.hasFloor.textContent = t("tile.hasFloor");
     tile.requesting.textContent = t("tile.requestingFloor");
     tile.silenced.textContent = t("tile.silenced");
+    tile.spotlighted.textContent = t("tile.spotlighted");
     this.#updateFloor(tile, participant.id);
+    this.#updateSpotlight(tile, participant.id);
     this.#updateQuality(tile, participant.id);
     tile.eject.button.dataset.participantName = participant.name;
     tile.eject.refresh();
