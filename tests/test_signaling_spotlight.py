@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from signaling.errors import ProtocolError
 from signaling.hearing import (
@@ -162,3 +164,26 @@ def test_bad_fields(fields: dict[str, object]) -> None:
 def test_encode() -> None:
     assert json.loads(encode_spotlight("ab12")) == {"type": "spotlight", "participantId": "ab12"}
     assert json.loads(encode_spotlight(None)) == {"type": "spotlight", "participantId": None}
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["participantId", "x", "type"]) | st.text(max_size=4),
+        st.none() | st.booleans() | st.integers() | st.text(max_size=80) | st.lists(st.none()),
+        max_size=4,
+    )
+)
+def test_arbitrary_fields(fields: dict[str, object]) -> None:
+    try:
+        message = parse_client_message(json.dumps({**fields, "type": "spotlight"}))
+    except ProtocolError as error:
+        assert error.code == "bad-message"
+    else:
+        assert isinstance(message, Spotlight)
+        assert parse_client_message(message.to_json()) == message
+
+
+@given(st.none() | st.text(alphabet="abcdef0123456789", min_size=1, max_size=64))
+def test_round_trip(participant_id: str | None) -> None:
+    message = Spotlight(participant_id)
+    assert parse_client_message(message.to_json()) == message

@@ -174,3 +174,33 @@ async def test_spotlight_reaches_everyone_follows_a_reconnect_and_goes_out(
     reasons = [d.get("reason") for d in data if d["participant"] is None]
     assert reasons == ["left", "ejected", None]
     assert all(str(e["at"]).endswith("Z") for e in spotlights), spotlights  # when: wall clock
+
+
+async def test_the_lobby_sees_no_spotlight_until_admitted(server: RunningServer) -> None:
+    hearing = await server.create_hearing("judge:审判长", "witness:证人", "party:甲", lobby=True)
+    urls = {i["role"]: i["url"] for i in hearing["invites"]}
+    judge = HearingClient.from_invite(urls["judge"])
+    witness = HearingClient.from_invite(urls["witness"])
+    party = HearingClient.from_invite(urls["party"])
+    try:
+        await judge.join()
+        witness_id = (await witness.join())["participant"]["id"]
+        await judge.send({"type": "admit", "participantId": witness_id})
+        await witness.next_message("admitted")
+        await judge.send({"type": "spotlight", "participantId": witness_id})
+        await judge.next_message("spotlight")
+
+        party_id = (await party.join())["participant"]["id"]
+        await judge.next_message("participant-waiting")
+        await judge.send({"type": "spotlight", "participantId": party_id})  # still waiting
+        assert (await judge.next_message("error"))["code"] == "forbidden"
+        assert not [m for m in drained(party) if m["type"] == "spotlight"]
+
+        await judge.send({"type": "admit", "participantId": party_id})
+        admitted = await asyncio.wait_for(party.messages.get(), 5)
+        assert admitted["type"] == "admitted"
+        spotlight = await asyncio.wait_for(party.messages.get(), 5)
+        assert spotlight == {"type": "spotlight", "participantId": witness_id}
+    finally:
+        for client in (judge, witness, party):
+            await client.close()
