@@ -8,13 +8,20 @@ versions are in pyproject.toml.
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import functools
+import logging
 import queue
+import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aioice.ice
-from aiortc import RTCRtpReceiver, RTCRtpSender
+import aioice.turn
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
@@ -24,6 +31,9 @@ AIOICE_VERSION = "0.13.0"
 
 _SENDER = "_RTCRtpSender__"
 _RECEIVER = "_RTCRtpReceiver__"
+_PC = "_RTCPeerConnection__"
+
+logger = logging.getLogger(__name__)
 
 
 class FrameTap:
@@ -180,6 +190,249 @@ def harden_remb_parsing() -> None:
     rtp.unpack_remb_fci = unpack_remb_fci
 
 
+# -- media sockets: a UDP port range and 1:1 NAT (settings `media_ports`, `nat_1_1_mapping`) ----
+
+
+class MediaPortsExhausted(RuntimeError):
+    """Every UDP port of `media_ports` is in use on a media address."""
+
+
+#: RFC 8445 5.1.2.1: two host candidates of one component need distinct local preferences.
+_PUBLIC_PREFERENCE = 65535
+_PRIVATE_PREFERENCE = 65534
+
+
+def _host_candidate(component: int, host: str, port: int, preference: int) -> Candidate:
+    """A host candidate built exactly as aioice's `get_component_candidates` builds one."""
+    return Candidate(
+        foundation=candidate_foundation("host", "udp", host),
+        component=component,
+        transport="udp",
+        priority=candidate_priority(component, "host", preference),
+        host=host,
+        port=port,
+        type="host",
+    )
+
+
+class MediaSockets:
+    """Where the server's media sockets bind, and which addresses its offers advertise.
+
+    How this works. aioice 0.13 makes a component's host candidates in
+    `Connection.get_component_candidates`: for each local address it binds a UDP socket on port 0
+    (whatever the kernel picks) and advertises the address and port it got. `install` replaces that
+    method *on one `Connection` instance* (a server peer connection's, see `use_media_sockets`) by
+    `gather`, which does the host part itself and hands the rest back to aioice:
+
+    - one UDP socket per local media address, bound to the first free port of `ports` after the
+      last one handed out on that address (round robin: a port just freed is not reused at once,
+      so late packets meant for its previous owner do not reach a new participant). A busy port
+      (EADDRINUSE) is skipped. When every port is busy it logs an error and, if no address got a
+      socket, raises `MediaPortsExhausted`: the offer fails and the participant is told its media
+      failed. It never falls back to a random port.
+    - a host candidate per socket. For a local address with a 1:1 NAT mapping the candidate carries
+      the public address and the same port (and, with `keep_private`, the private one too, at a
+      lower priority); the socket stays bound to the private address, which is where the NAT
+      forwards the public one. Checks and media go out of the same socket, so the NAT's reverse
+      translation gives them the public address as their source.
+    - server-reflexive candidates (a STUN server among the server's `ice_servers`) are asked for on
+      these sockets as aioice would; relayed ones (TURN) come from aioice's own method, unchanged
+      (its socket towards the TURN server is an ordinary outgoing one, not in the range).
+
+    Everything else of aioice (pairing, checks, consent, the sockets' protocol) is untouched. Peer
+    connections not passed to `use_media_sockets` (the test clients and the terminal in the same
+    process) keep aioice's behaviour.
+    """
+
+    def __init__(
+        self,
+        ports: tuple[int, int] | None = None,
+        nat: Mapping[str, str] | None = None,
+        keep_private: bool = False,
+    ) -> None:
+        #: Inclusive UDP port range for host sockets; None: any port (the kernel's choice).
+        self.ports = ports
+        #: Local address -> public address advertised in its place; "0.0.0.0" / "::" stand for
+        #: any local address of that family.
+        self.nat = dict(nat or {})
+        self.keep_private = keep_private
+        self._next: dict[str, int] = {}  # per local address: offset of the next port to try
+
+    def public_address(self, local: str) -> str | None:
+        """The address a 1:1 NAT makes `local` reachable at, if one is configured."""
+        return self.nat.get(local) or self.nat.get("::" if ":" in local else "0.0.0.0")
+
+    def bind(self, address: str) -> socket.socket:
+        """A UDP socket bound to `address` on a free port of the range (any port without one).
+
+        Raises `MediaPortsExhausted` when every port of the range is busy, `OSError` when the
+        address cannot be bound at all (not local, permission).
+        """
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        if self.ports is None:
+            candidates = [0]
+            start = 0
+        else:
+            low, high = self.ports
+            candidates = list(range(low, high + 1))
+            start = self._next.get(address, 0)
+        count = len(candidates)
+        for i in range(count):
+            offset = (start + i) % count
+            port = candidates[offset]
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.bind((address, port))
+            except OSError as exc:
+                sock.close()
+                if exc.errno == errno.EADDRINUSE and self.ports is not None:
+                    logger.debug("media port %s:%d is busy, trying the next", address, port)
+                    continue
+                raise
+            self._next[address] = (offset + 1) % count
+            return sock
+        assert self.ports is not None
+        raise MediaPortsExhausted(
+            f"media_ports {self.ports[0]}-{self.ports[1]}: all {count} UDP ports on {address} "
+            "are in use, so a participant gets no media socket there (widen media_ports)"
+        )
+
+    def install(self, connection: aioice.ice.Connection) -> None:
+        """Make this aioice `Connection` gather its host candidates through `gather`."""
+        if getattr(connection, "_tingshen_media_sockets", None) is self:
+            return
+        original = connection.get_component_candidates  # aioice's, bound to this connection
+        connection.get_component_candidates = functools.partial(  # type: ignore[method-assign]
+            self.gather, connection, original
+        )
+        connection._tingshen_media_sockets = self  # type: ignore[attr-defined]
+
+    async def gather(
+        self,
+        connection: aioice.ice.Connection,
+        original: Callable[..., Any],
+        component: int,
+        addresses: list[str],
+        timeout: int = 5,
+    ) -> list[Candidate]:
+        """Stands in for `Connection.get_component_candidates(component, addresses, timeout)`."""
+        loop = asyncio.get_running_loop()
+        candidates: list[Candidate] = []
+        protocols: list[aioice.ice.StunProtocol] = []
+        exhausted: list[str] = []
+        for address in addresses:
+            try:
+                sock = self.bind(address)
+            except MediaPortsExhausted as exc:
+                logger.error("%s", exc)
+                exhausted.append(address)
+                continue
+            except OSError as exc:
+                logger.warning("media: could not bind to %s - %s", address, exc)
+                continue
+            try:
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_RCVBUF, aioice.turn.UDP_SOCKET_BUFFER_SIZE
+                )
+                _, protocol = await loop.create_datagram_endpoint(
+                    lambda: aioice.ice.StunProtocol(connection), sock=sock
+                )
+            except OSError as exc:
+                sock.close()
+                logger.warning("media: could not use a socket on %s - %s", address, exc)
+                continue
+            host, port = sock.getsockname()[:2]
+            public = self.public_address(host)
+            private = _host_candidate(
+                component,
+                host,
+                port,
+                _PRIVATE_PREFERENCE if public is not None else _PUBLIC_PREFERENCE,
+            )
+            protocol.local_candidate = private  # what the socket is: used to pair and check
+            protocols.append(protocol)
+            if public is None:
+                candidates.append(private)
+            else:
+                candidates.append(_host_candidate(component, public, port, _PUBLIC_PREFERENCE))
+                if self.keep_private:
+                    candidates.append(private)
+        connection._protocols += protocols
+        if exhausted and not protocols:
+            raise MediaPortsExhausted(
+                f"no free media port on {', '.join(exhausted)}: see the error logged above"
+            )
+
+        extra = [original(component=component, addresses=[], timeout=timeout)]  # TURN, if any
+        stun_server = connection.stun_server
+        if stun_server is not None:
+            for protocol in protocols:
+                if ":" not in protocol.local_candidate.host:  # aioice asks over IPv4 only
+                    extra.append(_reflexive_candidate(protocol, stun_server, timeout))
+        for found in await asyncio.gather(*extra):
+            candidates += found
+        return candidates
+
+    def describe(self) -> str:
+        parts = []
+        if self.ports is not None:
+            low, high = self.ports
+            parts.append(
+                f"UDP ports {low}-{high} ({high - low + 1} participants at once per address)"
+            )
+        for local, public in self.nat.items():
+            shown = "every local address" if local in ("0.0.0.0", "::") else local
+            keep = ", private address too" if self.keep_private else ""
+            parts.append(f"1:1 NAT {shown} advertised as {public}{keep}")
+        return "; ".join(parts) or "aioice defaults"
+
+
+async def _reflexive_candidate(
+    protocol: aioice.ice.StunProtocol, stun_server: tuple[str, int], timeout: float
+) -> list[Candidate]:
+    try:
+        candidate, _ = await asyncio.wait_for(
+            aioice.ice.server_reflexive_candidate(protocol, stun_server), timeout
+        )
+    except Exception as exc:  # aioice drops a failed STUN query silently; say why, quietly
+        logger.debug("media: no server-reflexive candidate: %r", exc)
+        return []
+    return [candidate]
+
+
+_media_sockets: MediaSockets | None = None
+
+
+def configure_media_sockets(plan: MediaSockets | None) -> MediaSockets | None:
+    """Set the plan `use_media_sockets` applies from now on (process-wide, like the host
+    addresses; the app sets it from its settings). Returns the previous plan."""
+    global _media_sockets
+    previous, _media_sockets = _media_sockets, plan
+    return previous
+
+
+def use_media_sockets(pc: RTCPeerConnection) -> None:
+    """Give a server peer connection's media sockets the configured ports and advertised addresses.
+
+    Call right after creating the peer connection. Its ICE transport does not exist yet (aiortc
+    makes it with the first transceiver), so this wraps the peer connection's private `__gather`
+    (which every `setLocalDescription` awaits before it writes candidates into the SDP) to install
+    the plan on each of its aioice connections first. A no-op when no plan is configured.
+    """
+    plan = _media_sockets
+    if plan is None:
+        return
+    gather = getattr(pc, _PC + "gather")
+    transports = getattr(pc, _PC + "iceTransports")
+
+    async def gather_on_media_sockets() -> None:
+        for transport in transports:
+            plan.install(transport._connection)
+        await gather()
+
+    setattr(pc, _PC + "gather", gather_on_media_sockets)
+
+
 def check() -> list[str]:
     """Return what is missing from the aiortc/aioice internals we rely on (empty when all is there)."""
     import aiortc
@@ -218,4 +471,39 @@ def check() -> list[str]:
         problems.append("aioice Connection._nominated")
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         problems.append("aioice.ice.get_host_addresses")
+    problems += _check_media_sockets()
+    return problems
+
+
+def _check_media_sockets() -> list[str]:
+    """What `MediaSockets` / `use_media_sockets` rely on in aiortc and aioice."""
+    import inspect
+
+    problems: list[str] = []
+    pc = RTCPeerConnection()
+    if not inspect.iscoroutinefunction(getattr(pc, _PC + "gather", None)):
+        problems.append("RTCPeerConnection.__gather()")
+    if not isinstance(getattr(pc, _PC + "iceTransports", None), set):
+        problems.append("RTCPeerConnection.__iceTransports")
+    # __gather must be reached through the instance (self.__gather()), or wrapping it does nothing
+    set_local = inspect.getsource(RTCPeerConnection.setLocalDescription)
+    if "await self.__gather()" not in set_local:
+        problems.append("RTCPeerConnection.setLocalDescription awaits self.__gather()")
+    gather_source = inspect.getsource(aioice.ice.Connection.gather_candidates)
+    if "self.get_component_candidates(" not in gather_source:
+        problems.append("aioice Connection.gather_candidates calls self.get_component_candidates")
+    parameters = list(inspect.signature(aioice.ice.Connection.get_component_candidates).parameters)
+    if parameters != ["self", "component", "addresses", "timeout"]:
+        problems.append(f"aioice Connection.get_component_candidates{tuple(parameters)}")
+    connection = aioice.ice.Connection(ice_controlling=True)
+    for name in ("_protocols", "stun_server"):
+        if not hasattr(connection, name):
+            problems.append(f"aioice Connection.{name}")
+    if "local_candidate" not in inspect.getsource(aioice.ice.StunProtocol):
+        problems.append("aioice StunProtocol.local_candidate")
+    for name in ("StunProtocol", "server_reflexive_candidate"):
+        if not callable(getattr(aioice.ice, name, None)):
+            problems.append(f"aioice.ice.{name}")
+    if not isinstance(getattr(aioice.turn, "UDP_SOCKET_BUFFER_SIZE", None), int):
+        problems.append("aioice.turn.UDP_SOCKET_BUFFER_SIZE")
     return problems
