@@ -32,7 +32,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from signaling import red
 from signaling.messages import Answer, ClientMessage, Join, Leave, Mute
-from terminal import red_receiver
+from terminal import jitter, red_receiver
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +173,9 @@ class HearingClient:
         assert pc is not None
         self.remote = {mid: (t["participantId"], t["kind"]) for mid, t in message["tracks"].items()}
         await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="offer"))
+        for transceiver in pc.getTransceivers():
+            if transceiver.kind == "audio":
+                jitter.install(transceiver.receiver)  # plays on past a lost packet
         publish: dict[str, str] = message["publish"]
         for transceiver in pc.getTransceivers():
             kind = next((k for k, mid in publish.items() if mid == transceiver.mid), None)
