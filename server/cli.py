@@ -18,6 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from server import archive_cli
 from server.state import ADMIN_TOKEN_FILE
 
@@ -88,7 +90,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if args.data:
         overrides["data"] = Path(args.data)
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise CliError(_settings_errors(exc)) from None
     app = create_app(settings)
     if args.demo:
 
@@ -101,6 +106,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5)
     return 0
+
+
+def _settings_errors(exc: ValidationError) -> str:
+    """A configuration mistake in one line per error, not a traceback."""
+    lines = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        where = ".".join(str(p) for p in error["loc"])
+        lines.append(message if not where or message.startswith(where) else f"{where}: {message}")
+    return "invalid settings: " + "; ".join(lines)
 
 
 def _print_demo(settings: Any) -> None:

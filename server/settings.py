@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -59,6 +60,15 @@ class Settings(BaseSettings):
     #: Local addresses the media sockets bind to and advertise as ICE host candidates.
     #: Default: the listening host when it is a concrete address, else every interface.
     ice_addresses: list[str] | None = None
+    #: 1:1 NAT (like Janus's `nat_1_1_mapping`): the public address the server's offers carry in
+    #: place of its local media address, while the sockets stay bound to the local one. One
+    #: address (for every media address of its family), or a table {local = public}.
+    nat_1_1_mapping: str | dict[str, str] | None = None
+    #: With `nat_1_1_mapping`: advertise the local (private) address as well as the public one.
+    keep_private_host: bool = False
+    #: UDP ports for the server's media sockets, "LOW-HIGH" (inclusive): one port per participant
+    #: connected at once, per media address. Default: any port the kernel picks.
+    media_ports: str | None = None
     ice_servers: list[IceServer] = Field(default_factory=list)
     #: TURN relay (coturn with `use-auth-secret`): each client gets short-lived credentials for
     #: these URLs in its `welcome`, made with this shared secret (config/coturn.conf).
@@ -105,6 +115,57 @@ class Settings(BaseSettings):
             ipaddress.ip_address(address)
         return value
 
+    @field_validator("media_ports")
+    @classmethod
+    def _check_media_ports(cls, value: str | None) -> str | None:
+        if value is not None:
+            low, high = _port_range(value)
+            value = f"{low}-{high}"
+        return value
+
+    @field_validator("nat_1_1_mapping")
+    @classmethod
+    def _check_nat_mapping(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        if isinstance(value, str):
+            return str(_unicast(value, "public"))
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError("nat_1_1_mapping: the table is empty")
+            mapping: dict[str, str] = {}
+            for local, public in value.items():
+                private, outside = _unicast(local, "local"), _unicast(public, "public")
+                if private.version != outside.version:
+                    raise ValueError(
+                        f"nat_1_1_mapping: {local} and {public} are not of the same IP version"
+                    )
+                if private == outside:
+                    raise ValueError(f"nat_1_1_mapping: {local} is mapped to itself")
+                mapping[str(private)] = str(outside)
+            return mapping
+        return value
+
+    @model_validator(mode="after")
+    def _check_nat_against_addresses(self) -> Settings:
+        local = self.effective_ice_addresses
+        mapping = self.nat_1_1_mapping
+        if mapping is None or local is None:
+            return self  # every interface: which ones exist is only known when gathering
+        if isinstance(mapping, str):
+            version = ipaddress.ip_address(mapping).version
+            if not any(ipaddress.ip_address(a).version == version for a in local):
+                raise ValueError(
+                    f"nat_1_1_mapping: {mapping} is IPv{version}, but no media address is "
+                    f"(media addresses: {', '.join(local)})"
+                )
+            return self
+        unknown = [a for a in mapping if a not in local]
+        if unknown:
+            raise ValueError(
+                f"nat_1_1_mapping: {', '.join(unknown)} is not a media address "
+                f"(media addresses: {', '.join(local)}; set ice_addresses)"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -145,12 +206,54 @@ class Settings(BaseSettings):
         return [self.host]
 
     @property
+    def media_port_range(self) -> tuple[int, int] | None:
+        """`media_ports` as (low, high), inclusive; None: any port."""
+        return None if self.media_ports is None else _port_range(self.media_ports)
+
+    @property
+    def nat_public_addresses(self) -> dict[str, str]:
+        """Local media address -> public address; "0.0.0.0" / "::" stand for any of that family."""
+        mapping = self.nat_1_1_mapping
+        if isinstance(mapping, str):
+            return {"::" if ":" in mapping else "0.0.0.0": mapping}
+        return dict(mapping or {})
+
+    @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data / 'tingshen.db'}"
 
     @property
     def recordings_dir(self) -> Path:
         return self.data / "recordings"
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    """ "40000-40099" -> (40000, 40099); one port alone is a range of one."""
+    match = re.fullmatch(r"\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?", text)
+    if match is None:
+        raise ValueError(
+            f'media_ports: {text!r} is not a port range "LOW-HIGH" (e.g. "40000-40099")'
+        )
+    low = int(match.group(1))
+    high = int(match.group(2) or low)
+    if low > high:
+        raise ValueError(f"media_ports: {text!r} runs backwards ({low} > {high})")
+    if low < 1024 or high > 65535:
+        raise ValueError(
+            f"media_ports: {text!r} must lie within 1024-65535 (ports below 1024 need root)"
+        )
+    return low, high
+
+
+def _unicast(text: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A concrete unicast IP address, or a ValueError naming the setting."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"nat_1_1_mapping: {text!r} is not an IP address") from None
+    if address.is_unspecified or address.is_multicast:
+        raise ValueError(f"nat_1_1_mapping: {text} cannot be a {what} address")
+    return address
 
 
 def load_courts(path: Path) -> list[Court]:
