@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, hdrs, web
 from aiohttp.typedefs import Handler
 
 from server import api, archive_api, exhibits, metrics, scheduling, state
@@ -33,6 +33,24 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers.setdefault("Referrer-Policy", "no-referrer")  # links carry tokens
     response.headers.setdefault("X-Frame-Options", "DENY")
     return response
+
+
+FONT_TYPES = {".ttf": "font/ttf", ".woff2": "font/woff2"}
+
+
+async def font_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Fonts under /static/fonts/: their content type, and a year in the browser's cache.
+
+    Python's mimetypes knows ``.ttf`` only from the system's /etc/mime.types, which a fresh machine may
+    lack. The Tibetan font is megabytes on a thin link, so browsers keep it; the CSS names it with its
+    version (``?v=``), so a new font is a new address.
+    """
+    if not request.path.startswith("/static/fonts/") or response.status not in (200, 206, 304):
+        return
+    response.headers[hdrs.CACHE_CONTROL] = "public, max-age=31536000, immutable"
+    suffix = "." + request.path.rpartition(".")[2]
+    if suffix in FONT_TYPES and response.status != 304:
+        response.content_type = FONT_TYPES[suffix]
 
 
 def _media_sockets(settings: Settings) -> internals.MediaSockets | None:
@@ -114,6 +132,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/hearing", hearing_page)
     app.router.add_get("/ws", websocket_handler)
     app.router.add_static("/static/", WEB_DIR, follow_symlinks=False)
+    app.on_response_prepare.append(font_headers)
     app.router.add_get("/metrics", metrics.metrics)
     api.add_routes(app)
     scheduling.add_routes(app)
