@@ -126,9 +126,13 @@ def _direction(section: list[str]) -> str:
     return "sendrecv"
 
 
-def _add_format(section: list[str], pt: int, rtpmap: str, fmtp: str) -> list[str]:
+def _add_format(
+    section: list[str], pt: int, rtpmap: str, fmtp: str, first: bool = False
+) -> list[str]:
+    """Add a format to an m-line: last, or `first` (the answerer's sender uses the first)."""
     fields = section[0].split(" ")
-    out = [" ".join([*fields, str(pt)])]
+    formats = [str(pt), *fields[3:]] if first else [*fields[3:], str(pt)]
+    out = [" ".join([*fields[:3], *formats])]
     out.extend(section[1:])
     # after the last rtpmap/fmtp line, where readers expect the format attributes
     last = max(
@@ -139,14 +143,19 @@ def _add_format(section: list[str], pt: int, rtpmap: str, fmtp: str) -> list[str
     return out
 
 
-def offer_red(sdp: str) -> str:
-    """Offer RED on every audio m-line the offerer sends on (sendonly or inactive slots).
+def offer_red(sdp: str, receive: bool = True) -> str:
+    """Offer RED on every audio m-line of an offer.
 
-    The offerer's receiving m-lines (a publisher's microphone) are left alone: what arrives there
-    goes to the recorder as plain Opus."""
+    On the m-lines the offerer only receives on (a publisher's microphone) RED goes first, which
+    asks the answerer to send it (a browser sends the first codec of the answer); the offerer
+    unwraps it before its recorder and forwarder see the packets. `receive=False` leaves those
+    m-lines plain Opus. On the m-lines the offerer sends on it is merely allowed."""
     sections = _sections(sdp)
     for index, section in enumerate(sections[1:], start=1):
-        if not section[0].startswith("m=audio ") or _direction(section) == "recvonly":
+        if not section[0].startswith("m=audio "):
+            continue
+        receiving = _direction(section) == "recvonly"
+        if receiving and not receive:
             continue
         maps = _rtpmaps(section)
         if "red" in maps.values():
@@ -157,7 +166,7 @@ def offer_red(sdp: str) -> str:
         pt = PREFERRED_PAYLOAD_TYPE
         if pt in maps:
             pt = next(p for p in range(96, 128) if p not in maps)
-        sections[index] = _add_format(section, pt, "red/48000/2", f"{opus}/{opus}")
+        sections[index] = _add_format(section, pt, "red/48000/2", f"{opus}/{opus}", first=receiving)
     return _join(sections)
 
 
@@ -175,15 +184,16 @@ def red_payload_type(sdp: str, mid: str) -> int | None:
 
 
 def answer_red(offer: str, answer: str) -> str:
-    """Keep the offer's RED on the answer's audio m-lines that receive (the answerer decodes it).
+    """Keep the offer's RED on the answer's audio m-lines, in the offer's place (first or last).
 
-    For a client whose SDP stack does not know RED (aiortc) but which unwraps it itself."""
+    For a client whose SDP stack does not know RED (aiortc) but which unwraps what it receives and
+    wraps what it sends itself (server/sfu/red_transport.py)."""
     offered = _sections(offer)[1:]
     sections = _sections(answer)
     for index, section in enumerate(sections[1:], start=1):
         if index - 1 >= len(offered) or not section[0].startswith("m=audio "):
             continue
-        if section[0].split(" ")[1] == "0" or _direction(section) not in ("recvonly", "sendrecv"):
+        if section[0].split(" ")[1] == "0" or _direction(section) == "inactive":
             continue
         source = offered[index - 1]
         maps = _rtpmaps(source)
@@ -195,14 +205,23 @@ def answer_red(offer: str, answer: str) -> str:
         )
         if not fmtp:
             continue
-        sections[index] = _add_format(section, red, "red/48000/2", fmtp)
+        first = source[0].split(" ")[3:4] == [str(red)]
+        sections[index] = _add_format(section, red, "red/48000/2", fmtp, first=first)
     return _join(sections)
 
 
-def receive_red_payload_types(offer: str) -> dict[str, int]:
-    """mid -> RED payload type for each audio m-line of an offer that offers RED."""
+def codec_payload_type(sdp: str, mid: str, name: str) -> int | None:
+    """The payload type of codec `name` (e.g. "opus") on the m-line `mid`, if listed."""
+    for section in _sections(sdp)[1:]:
+        if _attribute(section, "mid") == mid:
+            return next((pt for pt, n in _rtpmaps(section).items() if n == name.lower()), None)
+    return None
+
+
+def red_payload_types(sdp: str) -> dict[str, int]:
+    """mid -> RED payload type for each audio m-line of a description that lists RED."""
     out: dict[str, int] = {}
-    for section in _sections(offer)[1:]:
+    for section in _sections(sdp)[1:]:
         if not section[0].startswith("m=audio "):
             continue
         mid = _attribute(section, "mid")

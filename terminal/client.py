@@ -30,9 +30,10 @@ from aiortc import (
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
+from server.sfu import red_transport
 from signaling import red
 from signaling.messages import Answer, ClientMessage, Join, Leave, Mute
-from terminal import jitter, red_receiver
+from terminal import jitter
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class HearingClient:
         ice_addresses: list[str] | None = None,
         audio_redundancy: bool = True,
     ) -> None:
-        #: Accept redundant audio (RFC 2198) on lossy links; unwrapped by terminal/red_receiver.py
+        #: Redundant audio (RFC 2198) on lossy links, both ways (server/sfu/red_transport.py)
         self.audio_redundancy = audio_redundancy
         if ice_addresses is not None:
             use_local_addresses(ice_addresses)
@@ -193,7 +194,7 @@ class HearingClient:
         await pc.setLocalDescription(await pc.createAnswer())
         sdp = pc.localDescription.sdp
         if self.audio_redundancy:
-            sdp = self._accept_red(message["sdp"], sdp)
+            sdp = self._accept_red(message["sdp"], sdp, set(publish.values()))
         await self.send_message(Answer(sdp=sdp, offer_id=message["offerId"]))
         self.offers += 1
         # A reused m-line keeps its receiver track: report it again for its new owner.
@@ -206,14 +207,22 @@ class HearingClient:
             ):
                 self._report(transceiver, track)
 
-    def _accept_red(self, offer: str, answer: str) -> str:
-        """Keep the offer's RED in the answer and unwrap it in front of each audio receiver."""
+    def _accept_red(self, offer: str, answer: str, publish_mids: set[str]) -> str:
+        """Keep the offer's RED in the answer: unwrap it in front of each audio receiver, and
+        wrap the microphone's Opus in it while the server reports loss."""
         assert self.pc is not None
-        offered = red.receive_red_payload_types(offer)
+        offered = red.red_payload_types(offer)
         for transceiver in self.pc.getTransceivers():
-            pt = offered.get(transceiver.mid or "")
-            if pt is not None and transceiver.kind == "audio":
-                red_receiver.install(transceiver.receiver, pt)
+            mid = transceiver.mid or ""
+            pt = offered.get(mid)
+            if pt is None or transceiver.kind != "audio":
+                continue
+            if mid in publish_mids:
+                opus = red.codec_payload_type(offer, mid, "opus")
+                if opus is not None:
+                    red_transport.install_sender(transceiver.sender, pt, opus)
+            else:
+                red_transport.install(transceiver.receiver, pt)
         return red.answer_red(offer, answer)
 
     def _on_track(self, track: MediaStreamTrack) -> None:

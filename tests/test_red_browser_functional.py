@@ -42,7 +42,7 @@ async def test_chromium_receives_red(server: RunningServer) -> None:
     hearing = await server.create_hearing("judge:审判长", "party:李四")
     judge_url, party_url = [i["url"] for i in hearing["invites"]]
     judge = HearingClient.from_invite(judge_url, tracks={"audio": ToneTrack()})
-    await judge.join()
+    judge_id = (await judge.join())["participant"]["id"]
     try:
         async with chromium() as browser:
             context = await browser.new_context()  # type: ignore[attr-defined]
@@ -71,6 +71,16 @@ async def test_chromium_receives_red(server: RunningServer) -> None:
             await asyncio.sleep(3.0)
             last = await page.evaluate(AUDIO_IN)
             assert slots[0].packets - sent_before >= 100
+            # and Chromium sends its microphone in RED (offered first on that m-line); the server
+            # unwraps it before the forwarder and the recorder
+            party_audio = next(
+                stream
+                for (pid, kind), stream in live.streams.items()
+                if kind == "audio" and pid != judge_id
+            )
+            unwrapper = getattr(party_audio.receiver, "_tingshen_red", None)
+            assert unwrapper is not None and unwrapper.red_packets >= 100, unwrapper
+            assert unwrapper.malformed == 0
     finally:
         await judge.close()
     assert "red/48000/2" in first["sdp"]

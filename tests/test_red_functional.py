@@ -15,6 +15,8 @@ import pytest
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from server import state
+from server.sfu.redundancy import RedundancyPolicy
 from terminal.client import HearingClient
 from tests.conftest import RunningServer
 from tests.media import ToneTrack
@@ -146,3 +148,73 @@ async def test_auto_mode_sends_plain_opus_on_a_clean_link(server: RunningServer)
         await publisher.close()
         for task in capture.tasks:
             task.cancel()
+
+
+async def _run_uplink(
+    server: RunningServer, redundancy: bool, seconds: float
+) -> tuple[Capture, int]:
+    """The publisher's link loses every DROP_EVERY-th audio packet on its way to the server."""
+    hearing = await server.create_hearing("judge:审判长", "party:甲")
+    urls = [i["url"] for i in hearing["invites"]]
+    publisher = HearingClient.from_invite(
+        urls[0], tracks={"audio": ToneTrack()}, audio_redundancy=redundancy
+    )
+    capture = Capture()
+    subscriber = HearingClient.from_invite(urls[1], on_track=capture.on_track)
+    try:
+        welcome = await publisher.join()
+        await subscriber.join()
+        assert publisher.pc is not None
+        for _ in range(200):
+            if publisher.offers >= 1 and capture.receiver is not None:
+                break
+            await asyncio.sleep(0.05)
+        sender = next(t.sender for t in publisher.pc.getTransceivers() if t.kind == "audio")
+        wrapper = getattr(sender, "_tingshen_red", None)
+        assert (wrapper is not None) == redundancy
+        transport = sender.transport
+        if wrapper is not None:
+            wrapper.policy = RedundancyPolicy("always")
+            send = wrapper._send  # below the RED wrapping: what the link carries
+        else:
+            send = transport._send_rtp
+        ssrc = sender._ssrc
+        counter = {"audio": 0}
+
+        async def lossy(data: bytes) -> None:
+            if int.from_bytes(data[8:12], "big") == ssrc:
+                counter["audio"] += 1
+                if counter["audio"] % DROP_EVERY == 0:
+                    capture.dropped += 1
+                    return
+            await send(data)
+
+        if wrapper is not None:
+            wrapper._send = lossy
+        else:
+            transport._send_rtp = lossy  # type: ignore[method-assign]
+        await asyncio.sleep(seconds)
+        live = server.app[state.SERVICES].live[hearing["id"]]
+        stream = live.streams[(welcome["participant"]["id"], "audio")]
+        unwrapper = getattr(stream.receiver, "_tingshen_red", None)
+        recovered = unwrapper.recovered if unwrapper is not None else 0
+    finally:
+        await subscriber.close()
+        await publisher.close()
+        for task in capture.tasks:
+            task.cancel()
+    return capture, recovered
+
+
+async def test_red_from_a_lossy_publisher_is_repaired_at_the_server(server: RunningServer) -> None:
+    with_red, recovered = await _run_uplink(server, redundancy=True, seconds=6.0)
+    without, _ = await _run_uplink(server, redundancy=False, seconds=6.0)
+    print(
+        f"\nuplink RED: subscriber decoded {with_red.decoded_fraction():.3f}, server recovered "
+        f"{recovered} of {with_red.dropped} lost; control: {without.decoded_fraction():.3f}"
+    )
+    assert with_red.dropped >= 20 and without.dropped >= 20
+    assert without.decoded_fraction() < 0.95
+    # the server unwrapped the publisher's RED and forwarded the repaired stream
+    assert recovered >= with_red.dropped * 0.9
+    assert with_red.decoded_fraction() >= 0.98

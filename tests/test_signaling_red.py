@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc import AudioStreamTrack, RTCPeerConnection, RTCRtpSender
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -97,29 +97,36 @@ async def _offer(directions: list[str]) -> str:
         await pc.close()
 
 
-async def test_offer_adds_red_only_where_the_offerer_sends() -> None:
+async def test_offer_lists_red_first_where_the_offerer_receives() -> None:
     sdp = red.offer_red(await _offer(["recvonly", "sendonly", "inactive"]))
-    # the publisher's microphone m-line (recvonly here) stays plain Opus: it goes to the recorder
-    assert red.receive_red_payload_types(sdp) == {"1": 63, "2": 63}
+    assert red.red_payload_types(sdp) == {"0": 63, "1": 63, "2": 63}
     sections = sdp.split("m=audio ")
-    assert "red/48000/2" not in sections[1]
-    opus = next(
-        line.split()[0].split(":")[1] for line in sections[2].split("\r\n") if "opus/48000" in line
-    )
+    opus = red.codec_payload_type(sdp, "1", "opus")
+    assert opus is not None and red.codec_payload_type(sdp, "1", "red") == 63
+    # receiving (a publisher's microphone): first, so a browser answering it sends RED
+    assert sections[1].split("\r\n")[0].endswith(f"SAVPF 63 {opus}")
+    # sending: listed last, merely allowed
+    assert sections[2].split("\r\n")[0].endswith(f"SAVPF {opus} 63")
     assert f"a=fmtp:63 {opus}/{opus}" in sections[2]
-    assert sections[2].split("\r\n")[0].endswith(" 63")  # listed as a format of the m-line
     assert red.offer_red(sdp) == sdp  # idempotent
+    plain = red.offer_red(await _offer(["recvonly", "sendonly"]), receive=False)
+    assert red.red_payload_types(plain) == {"1": 63}
 
 
-async def test_aiortc_answerer_and_red_answer() -> None:
+@pytest.mark.parametrize("direction", ["sendonly", "recvonly"])
+async def test_aiortc_answerer_and_red_answer(direction: str) -> None:
     """aiortc parses the offer with RED (an unknown codec to it) and answers Opus only; the
-    client's munging puts RED back into its answer, where the server reads it."""
-    offer = red.offer_red(await _offer(["sendonly"]))
+    client's munging puts RED back into its answer, in the offer's place."""
+    offer = red.offer_red(await _offer([direction]))
     pc = RTCPeerConnection()
     try:
         from aiortc import RTCSessionDescription
 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        if direction == "recvonly":  # the answerer publishes its microphone on this m-line
+            transceiver = pc.getTransceivers()[0]
+            transceiver.sender.replaceTrack(AudioStreamTrack())
+            transceiver.direction = "sendonly"
         answer = (await pc.createAnswer()).sdp
         assert "red/48000" not in answer
         munged = red.answer_red(offer, answer)
@@ -127,6 +134,8 @@ async def test_aiortc_answerer_and_red_answer() -> None:
         assert red.red_payload_type(answer, "0") is None
         assert red.red_payload_type(munged, "no-such-mid") is None
         assert red.answer_red(offer, munged) == munged
+        formats = munged.split("m=audio ")[1].split("\r\n")[0].split(" ")[2:]
+        assert (formats[0] == "63") == (direction == "recvonly"), formats
     finally:
         await pc.close()
 

@@ -32,7 +32,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
-from server.sfu import internals
+from server.sfu import internals, red_transport
 from server.sfu.baseline import RelayedSlot, RelayedStream, relay_track
 from server.sfu.forwarder import IdleTrack, PublishedStream, SenderSlot
 from server.sfu.quality import VideoGate
@@ -263,6 +263,7 @@ class Peer:
                     sdp = red.offer_red(sdp)
                 offer = RTCSessionDescription(sdp=sdp, type="offer")
                 await self.pc.setLocalDescription(offer)
+                self._unwrap_red(sdp)
                 self._offer_id += 1
                 self._answer = asyncio.get_running_loop().create_future()
                 await self._send_offer(self._describe_offer())
@@ -285,6 +286,16 @@ class Peer:
             self._on_failed("negotiation-failed")
         finally:
             self._answer = None
+
+    def _unwrap_red(self, offer: str) -> None:
+        """A publisher may send its microphone in RED (offered first on that m-line): unwrap it
+        before the forwarder and the recorder see the packets."""
+        stream = self.published.get("audio")
+        if stream is None or self._audio_redundancy == "off":
+            return
+        pt = red.red_payload_types(offer).get(stream.transceiver.mid or "")
+        if pt is not None:
+            red_transport.install(stream.receiver, pt)
 
     def _describe_offer(self) -> Offer:
         local = self.pc.localDescription

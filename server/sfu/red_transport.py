@@ -1,27 +1,36 @@
-"""Receiving redundant audio (RFC 2198 RED) with aiortc, which does not know the format.
+"""Redundant audio (RFC 2198 RED) over aiortc, which does not know the format: both directions.
 
-How this works. The server wraps a lossy subscriber's Opus in RED (server/sfu/redundancy.py). The
-client's answer keeps RED on its audio m-lines (`signaling.red.answer_red`) while aiortc itself
-negotiates plain Opus; this module sits in front of the aiortc receiver's packet handler. A RED
-packet is split into its blocks: each redundant block whose packet never arrived is handed to the
-receiver first, as the Opus packet it copies (its sequence number is the primary's minus its
-distance), then the primary. The jitter buffer thus sees the lost packet before the one after it,
-never a gap. Plain Opus packets pass through untouched.
+aiortc negotiates plain Opus; RED rides next to it, negotiated in the SDP by signaling/red.py.
 
-Receiver reports must still tell the server what the network lost (the server's redundancy and
-video gate act on them), so a recovered packet is taken back out of aiortc's receive statistics.
-That and the handler itself are aiortc 1.16 internals, checked by tests/test_aiortc_internals.py.
+Receiving (`RedReceiver`): used by the server on a publisher's microphone m-line and by the
+terminal's client on the audio it subscribes to. It sits in front of the aiortc receiver's packet
+handler. A RED packet is split into its blocks: each redundant block whose packet never arrived is
+handed on first, as the Opus packet it copies (its sequence number is the primary's minus its
+distance), then the primary. The jitter buffer (and on the server the forwarder and the recorder)
+thus see the lost packet before the one after it, never a gap. Plain Opus passes through untouched.
+Receiver reports must still tell the sender what the network lost (redundancy and the video gate
+act on them), so a recovered packet is taken back out of aiortc's receive statistics.
+
+Sending (`RedSender`): the terminal's client wraps its microphone's Opus in RED toward the server
+while the server's receiver reports show loss (same policy as the server's, server/sfu/redundancy.py).
+The packets aiortc's sender builds are rewritten on their way to the transport: payload type and
+payload only, so sequence numbers, timestamps and header extensions stay aiortc's.
+
+Everything here touches aiortc 1.16 internals (a receiver's packet handler and statistics, the
+transport's RTP router and send function), checked by tests/test_aiortc_internals.py.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from typing import Any
 
-from aiortc import RTCRtpReceiver
-from aiortc.rtp import RtpPacket
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.rtp import RtcpRrPacket, RtcpSrPacket, RtpPacket
 
+from server.sfu.redundancy import Mode, RecentPackets, RedundancyPolicy
 from signaling import red
 
 logger = logging.getLogger(__name__)
@@ -135,3 +144,80 @@ def install(receiver: RTCRtpReceiver, payload_type: int) -> RedReceiver:
     receiver._tingshen_red = unwrapper  # type: ignore[attr-defined]
     _route_red(receiver)
     return unwrapper
+
+
+class RedSender:
+    """Wraps one aiortc audio sender's Opus in RED while its receiver reports show loss."""
+
+    def __init__(
+        self, sender: RTCRtpSender, payload_type: int, opus_payload_type: int, mode: Mode = "auto"
+    ) -> None:
+        self.sender = sender
+        self.payload_type = payload_type
+        self.opus_payload_type = opus_payload_type
+        self.policy = RedundancyPolicy(mode)
+        self.red_packets = 0
+        self._recent = RecentPackets()
+        self._floor: int | None = None
+        transport = sender.transport
+        self._send = transport._send_rtp
+        transport._send_rtp = self._send_rtp  # type: ignore[method-assign]
+        handle_rtcp = sender._handle_rtcp_packet
+
+        async def _handle_rtcp_packet(packet: Any) -> None:
+            if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+                for report in packet.reports:
+                    if report.ssrc == sender._ssrc:
+                        self.policy.observe(report.fraction_lost / 256.0, time.monotonic())
+            await handle_rtcp(packet)
+
+        sender._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
+
+    async def _send_rtp(self, data: bytes) -> None:
+        """The transport's send, for every sender on it (BUNDLE): rewrite only our Opus."""
+        if (
+            len(data) < 12
+            or int.from_bytes(data[8:12], "big") != self.sender._ssrc
+            or data[1] & 0x7F != self.opus_payload_type
+        ):
+            await self._send(data)
+            return
+        start = 12 + 4 * (data[0] & 0x0F)
+        if data[0] & 0x10:  # header extension: 4-byte header + its length in words
+            if len(data) < start + 4:
+                await self._send(data)
+                return
+            start += 4 + 4 * int.from_bytes(data[start + 2 : start + 4], "big")
+        end = len(data) - (data[-1] if data[0] & 0x20 else 0)  # padding
+        payload = data[start:end]
+        seq = int.from_bytes(data[2:4], "big")
+        ts = int.from_bytes(data[4:8], "big")
+        if self._floor is None:
+            self._floor = seq
+        distance = self.policy.distance
+        if distance:
+            blocks = self._recent.blocks(seq, ts, distance, self._floor)
+            wrapped = red.encode(self.opus_payload_type, payload, blocks)
+            header = bytearray(data[:start])
+            header[0] &= ~0x20 & 0xFF  # no padding on the rewritten packet
+            header[1] = (header[1] & 0x80) | self.payload_type
+            self.red_packets += 1
+            self._recent.add(seq, ts, payload)
+            await self._send(bytes(header) + wrapped)
+            return
+        self._recent.add(seq, ts, payload)
+        await self._send(data)
+
+
+def install_sender(
+    sender: RTCRtpSender, payload_type: int, opus_payload_type: int, mode: Mode = "auto"
+) -> RedSender:
+    """Send RED on `sender` (once; a second call updates the payload types)."""
+    existing: RedSender | None = getattr(sender, "_tingshen_red", None)
+    if existing is not None:
+        existing.payload_type = payload_type
+        existing.opus_payload_type = opus_payload_type
+        return existing
+    wrapper = RedSender(sender, payload_type, opus_payload_type, mode)
+    sender._tingshen_red = wrapper  # type: ignore[attr-defined]
+    return wrapper
