@@ -1,7 +1,7 @@
 """Tibetan pages in headless Chromium: `?lang=bo` gives Tibetan text, drawn with the served font.
 
 Whatever fonts the machine has, Tibetan on these pages must come from web/fonts (it is first in the
-`:lang(bo)` stack). Three things show that it does: the font's response (200, font/ttf, cached), the
+`:lang(bo)` stack). Three things show that it does: the font's response (200, font/woff2, cached), the
 page's FontFace reaching `loaded`, and Chromium's own account of which font drew a node's text
 (DevTools `CSS.getPlatformFontsForNode`: the served, "custom" font). A fourth shows the glyphs are real
 and not tofu: different Tibetan letters drawn with it on a canvas differ, in pixels and in width
@@ -24,7 +24,7 @@ from tests.conftest import RunningServer
 pytestmark = [pytest.mark.browser]
 
 FAMILY = "Tibetan Machine Uni"
-FONT_PATH = "/static/fonts/TibetanMachineUni.ttf"
+FONT_PATH = "/static/fonts/TibetanMachineUni.woff2"
 TIBETAN = re.compile(r"[\u0f00-\u0fff]")
 NAMES = {"app.name", "landing.title"}  # the product's name, the same in every language
 
@@ -113,7 +113,7 @@ async def assert_tibetan_page(page: Any, heading: str, responses: list[Any]) -> 
     assert await page.evaluate(f"document.fonts.check('16px \"{FAMILY}\"', 'བོད')")
     [response] = responses
     assert response.status == 200
-    assert response.headers["content-type"] == "font/ttf"
+    assert response.headers["content-type"] == "font/woff2"
     assert "max-age=31536000" in response.headers["cache-control"]
 
     fonts = await fonts_drawing(page, heading)
