@@ -472,6 +472,31 @@ def check() -> list[str]:
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         problems.append("aioice.ice.get_host_addresses")
     problems += _check_media_sockets()
+    problems += _check_red_and_jitter(dtls)
+    return problems
+
+
+def _check_red_and_jitter(dtls: RTCDtlsTransport) -> list[str]:
+    """What server/sfu/red_transport.py and terminal/jitter.py touch (they keep their own code
+    beside the objects they wrap; the pins are checked here with the rest)."""
+    from aiortc.jitterbuffer import JitterBuffer
+
+    problems: list[str] = []
+    audio = RTCRtpReceiver("audio", dtls)
+    for name in ("remote_streams", "jitter_buffer"):
+        if not hasattr(audio, _RECEIVER + name):
+            problems.append(f"RTCRtpReceiver.{name}")
+    if not isinstance(getattr(audio, _RECEIVER + "jitter_buffer", None), JitterBuffer):
+        problems.append("RTCRtpReceiver's audio jitter buffer is not a JitterBuffer")
+    for name in ("_origin", "_packets", "_capacity", "_prefetch", "remove"):
+        if not hasattr(JitterBuffer(capacity=16, prefetch=4), name):
+            problems.append(f"JitterBuffer.{name}")
+    router = dtls._rtp_router
+    for name in ("route_rtp", "ssrc_table", "mid_table"):
+        if not hasattr(router, name):
+            problems.append(f"RtpRouter.{name}")
+    if not callable(getattr(dtls, "_send_rtp", None)):
+        problems.append("RTCDtlsTransport._send_rtp()")
     return problems
 
 

@@ -75,8 +75,11 @@ class RedReceiver:
             logger.debug("malformed RED packet %d: %s", packet.sequence_number, exc)
             return
         distance = len(blocks) - 1
+        primary = blocks[-1]
         for place, block in enumerate(blocks[:-1]):
             seq = (packet.sequence_number - (distance - place)) & 0xFFFF
+            if block.payload_type != primary.payload_type:
+                continue  # only Opus in Opus is negotiated ("<opus>/<opus>")
             if not self._remember(packet.ssrc, seq):
                 continue
             copy = RtpPacket(
@@ -91,7 +94,6 @@ class RedReceiver:
             self.recovered += 1
         if not self._remember(packet.ssrc, packet.sequence_number):
             return
-        primary = blocks[-1]
         packet.payload_type = primary.payload_type
         packet.payload = primary.data
         await self._handle(packet, arrival_time_ms)
