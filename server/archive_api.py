@@ -46,7 +46,14 @@ from server.audit import AuditLog
 from server.backup import DirectoryTarget, ReplicaTarget, Replicator
 from server.bundle import write_bundle
 from server.db import HearingRow
-from server.exhibit_archive import SHA256, Exhibit, exhibit_folder, read_exhibits, stored_path
+from server.exhibit_archive import (
+    SHA256,
+    Exhibit,
+    exhibit_folder,
+    exhibits_root,
+    read_exhibits,
+    stored_path,
+)
 from server.playback import (
     composite_map,
     folder_files,
@@ -112,6 +119,7 @@ class ArchiveService:
             interval=settings.backup_interval,
             fixity_interval=settings.fixity_interval_hours * 3600.0,
             quarantine=settings.data / "quarantine",
+            exhibits_root=exhibits_root(settings.data),
             on_event=self._backup_event,
         )
 
@@ -159,6 +167,8 @@ class ArchiveService:
                     actor="system:backup",
                     role="system",
                     action=action,
+                    recording_id=detail.get("recording_id"),
+                    hearing_id=detail.get("hearing_id"),
                     target=detail.get("key"),
                     sha256=detail.get("sha256"),
                     detail=detail,

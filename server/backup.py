@@ -16,10 +16,22 @@ file is restored from a target whose copy has the listed hash (the damaged file 
 quarantine folder, not deleted); a missing or damaged replica copy is copied again from a good
 primary. What could not be repaired is reported and logged as an error.
 
+Exhibits (:mod:`server.exhibits`) are part of the record too. Their list is the recording's signed
+timeline (``events.jsonl``, :mod:`server.exhibit_archive`), never a directory listing: each pass
+reads the lines the recorder appended since the last pass (independently of the manifest, so an
+exhibit shown during a recess is copied too) and copies each newly registered exhibit file from
+``<exhibits_root>/<hearing>/<sha256>`` to every target as ``exhibits/<hearing>/<sha256>``. The
+name is the content's hash, so the same file registered twice (or on two recordings of the
+hearing) is one key, copied once. Fixity checks every exhibit on the timelines it visits like a
+recording file — the SHA-256 is both the file's name and the timeline's entry — restores a bad
+primary from a good replica, re-copies a bad replica, and reports each of those and each exhibit
+with no good copy anywhere through ``on_event`` (``restore``, ``recopy``, ``unrecoverable``).
+
 Targets (:class:`ReplicaTarget`): :class:`DirectoryTarget` (another disk, an NFS mount) here, and
 ``server.s3_replica.S3Target`` (S3-compatible object storage through aiobotocore). Keys are the
-POSIX paths relative to the recordings root, ``<hearing>/<recording>/<file>``. Hashing and file
-copies run in threads; the event loop only schedules them.
+POSIX paths relative to the recordings root, ``<hearing>/<recording>/<file>``, and
+``exhibits/<hearing>/<sha256>`` for exhibits (a hearing id is 16 hex digits, never ``exhibits``).
+Hashing, file copies and reading timelines run in threads; the event loop only schedules them.
 """
 
 from __future__ import annotations
@@ -36,6 +48,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from recorder.manifest import MANIFEST_NAME, file_sha256, fsync_dir
+from recorder.session import EVENTS_NAME
+from server.exhibit_archive import BUNDLE_FOLDER, distinct, read_exhibits, scan_exhibits
 from server.playback import DESCRIPTIVE_FILES, folder_files, safe_relative
 
 __all__ = [
@@ -43,6 +57,7 @@ __all__ = [
     "FixityReport",
     "ReplicaTarget",
     "Replicator",
+    "exhibit_key",
     "recording_folders",
 ]
 
@@ -136,6 +151,11 @@ class DirectoryTarget:
         return None
 
 
+def exhibit_key(hearing_id: str, sha256: str) -> str:
+    """The replica key of a hearing's exhibit file."""
+    return f"{BUNDLE_FOLDER}/{hearing_id}/{sha256}"
+
+
 def recording_folders(root: Path) -> list[Path]:
     """``<root>/<hearing>/<recording>`` folders holding a manifest (two levels, sorted)."""
     found: list[Path] = []
@@ -159,6 +179,8 @@ class FixityReport:
     recordings: int = 0
     files: int = 0
     ok: int = 0
+    exhibits: int = 0  # distinct exhibit files checked (keys exhibits/<hearing>/<sha256>)
+    exhibits_ok: int = 0
     restored: list[str] = field(default_factory=list)  # primary files restored from a replica
     recopied: list[str] = field(default_factory=list)  # "<target> <key>" copied again
     unrecoverable: list[str] = field(default_factory=list)
@@ -176,6 +198,8 @@ class FixityReport:
             "recordings": self.recordings,
             "files": self.files,
             "ok": self.ok,
+            "exhibits": self.exhibits,
+            "exhibits_ok": self.exhibits_ok,
             "restored": self.restored,
             "recopied": self.recopied,
             "unrecoverable": self.unrecoverable,
@@ -190,13 +214,17 @@ class _FolderState:
     stamp: tuple[int, int] | None = None  # manifest (size, mtime_ns) of the last complete pass
     descriptive: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (size, mtime)
     manifest_size: dict[str, int] = field(default_factory=dict)  # target -> replicated bytes
+    events_offset: int = 0  # bytes of events.jsonl already read for exhibits
+    events_lines: int = 0
+    exhibits: dict[str, int] = field(default_factory=dict)  # sha256 -> bytes, not yet everywhere
 
 
 class Replicator:
-    """Copies closed recording files to replica targets and checks fixity; see the module doc.
+    """Copies closed recording files and exhibits to replica targets and checks fixity; see the
+    module doc. Exhibits are left out when ``exhibits_root`` is None.
 
-    ``on_event(action, detail)`` is called for each restore and each fixity pass (the server
-    writes them to the audit log).
+    ``on_event(action, detail)`` is called for each restore, each exhibit re-copied or lost, and
+    each fixity pass (the server writes them to the audit log).
     """
 
     def __init__(
@@ -207,9 +235,11 @@ class Replicator:
         interval: float = 5.0,
         fixity_interval: float = 0.0,
         quarantine: Path | None = None,
+        exhibits_root: Path | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.root = recordings_root
+        self.exhibits_root = exhibits_root
         self.targets = targets
         self.interval = interval
         self.fixity_interval = fixity_interval
@@ -220,6 +250,7 @@ class Replicator:
         self._task: asyncio.Task[None] | None = None
         self._fixity_lock = asyncio.Lock()
         self.copied = 0
+        self.exhibits_copied = 0
         self.last_scan: float | None = None
         self.last_fixity: FixityReport | None = None
         self.problems: list[str] = []
@@ -262,6 +293,8 @@ class Replicator:
             "interval": self.interval,
             "fixity_interval": self.fixity_interval,
             "copied": self.copied,
+            "exhibits": self.exhibits_root is not None,
+            "exhibits_copied": self.exhibits_copied,
             "last_scan": self.last_scan,
             "problems": self.problems[-20:],
             "last_fixity": self.last_fixity.as_dict() if self.last_fixity else None,
@@ -287,9 +320,13 @@ class Replicator:
         return copied
 
     async def _replicate_folder(self, folder: Path) -> int:
+        state = self._folders.setdefault(folder, _FolderState())
+        copied = await self._replicate_recording(folder, state)
+        return copied + await self._replicate_exhibits(folder, state)
+
+    async def _replicate_recording(self, folder: Path, state: _FolderState) -> int:
         stat = (folder / MANIFEST_NAME).stat()
         stamp = (stat.st_size, stat.st_mtime_ns)
-        state = self._folders.setdefault(folder, _FolderState())
         if state.stamp == stamp:
             return 0
         files = await asyncio.to_thread(folder_files, folder, hash_descriptive=False)
@@ -351,6 +388,49 @@ class Replicator:
         state.descriptive[key] = stamp
         return copied
 
+    async def _replicate_exhibits(self, folder: Path, state: _FolderState) -> int:
+        """Copy the exhibits registered on ``folder``'s timeline that a target lacks."""
+        if self.exhibits_root is None:
+            return 0
+        events = folder / EVENTS_NAME
+        try:
+            events_size = events.stat().st_size
+        except FileNotFoundError:
+            events_size = 0
+        if events_size < state.events_offset:  # rewritten, not appended to: read it all again
+            state.events_offset = state.events_lines = 0
+        if events_size > state.events_offset:
+            scan = await asyncio.to_thread(
+                scan_exhibits, events, state.events_offset, state.events_lines
+            )
+            for problem in scan.problems:
+                self._problem(f"{events}: {problem}")
+            for exhibit in scan.exhibits:
+                state.exhibits.setdefault(exhibit.sha256, exhibit.bytes)
+            state.events_offset, state.events_lines = scan.offset, scan.lines
+        hearing_id = folder.parent.name
+        copied = 0
+        for sha256, size in list(state.exhibits.items()):
+            key = exhibit_key(hearing_id, sha256)
+            path = self.exhibits_root / hearing_id / sha256
+            complete = True
+            for target in self.targets:
+                done = self._done[target.name]
+                if (key, sha256) in done:
+                    continue
+                if not path.is_file():  # gone from the primary: fixity's to report and restore
+                    complete = False
+                    continue
+                if await target.size(key) != size:
+                    await target.put(key, path)
+                    copied += 1
+                    logger.debug("backup: exhibit %s -> %s", key, target.name)
+                done.add((key, sha256))
+            if complete:
+                del state.exhibits[sha256]
+        self.exhibits_copied += copied
+        return copied
+
     def _problem(self, text: str) -> None:
         if text not in self.problems[-20:]:
             logger.error("backup: %s", text)
@@ -366,6 +446,7 @@ class Replicator:
             report = FixityReport()
             if folders is None:
                 folders = await asyncio.to_thread(recording_folders, self.root)
+            checked: set[str] = set()  # exhibit keys: a hearing's recordings may share exhibits
             for folder in folders:
                 report.recordings += 1
                 try:
@@ -373,6 +454,15 @@ class Replicator:
                 except Exception as exc:
                     report.unrecoverable.append(f"{folder.name}: {type(exc).__name__}: {exc}")
                     logger.exception("backup: fixity of %s failed", folder)
+                if self.exhibits_root is None:
+                    continue
+                try:  # after _fixity_folder: it brings back a lost events.jsonl
+                    await self._fixity_exhibits(folder, report, checked)
+                except Exception as exc:
+                    report.unrecoverable.append(
+                        f"{folder.name} exhibits: {type(exc).__name__}: {exc}"
+                    )
+                    logger.exception("backup: fixity of the exhibits of %s failed", folder)
             report.seconds = time.monotonic() - started
             self.last_fixity = report
             level = logging.INFO if report.clean else logging.WARNING
@@ -406,7 +496,7 @@ class Replicator:
                     report.unrecoverable.append(key)
                     logger.error("backup: %s is damaged and no replica holds a good copy", key)
                     continue
-                await self._restore(path, key, info.sha256, good[0])
+                await self._restore(path, key, info.sha256, good[0], self._context(folder))
                 report.restored.append(key)
             for target in bad:
                 self._done[target.name].discard((key, info.sha256))
@@ -426,14 +516,98 @@ class Replicator:
                     report.restored.append(key)
                     break
 
-    async def _primary_ok(self, path: Path, sha256: str) -> bool:
+    async def _fixity_exhibits(self, folder: Path, report: FixityReport, checked: set[str]) -> None:
+        """Check each exhibit on ``folder``'s timeline, primary and replicas; see the module doc."""
+        assert self.exhibits_root is not None
+        exhibits, problems = await asyncio.to_thread(read_exhibits, folder / EVENTS_NAME)
+        for problem in problems:
+            logger.warning("backup: %s: %s", folder / EVENTS_NAME, problem)
+        hearing_id = folder.parent.name
+        for exhibit in distinct(exhibits):
+            key = exhibit_key(hearing_id, exhibit.sha256)
+            if key in checked:
+                continue
+            checked.add(key)
+            report.exhibits += 1
+            path = self.exhibits_root / hearing_id / exhibit.sha256
+            what = f"exhibit {exhibit.name!r} ({exhibit.sha256}) of hearing {hearing_id}"
+            context = {**self._context(folder), "kind": "exhibit", "name": exhibit.name}
+            primary = await self._primary_state(path, exhibit.sha256)
+            good: list[ReplicaTarget] = []
+            bad: list[tuple[ReplicaTarget, str]] = []
+            for target in self.targets:
+                digest = await target.sha256(key)
+                if digest == exhibit.sha256:
+                    good.append(target)
+                else:
+                    state = "missing" if digest is None else "modified"
+                    report.mismatches.append(f"{target.name} {key}: {state}")
+                    bad.append((target, state))
+            if primary != "ok":
+                report.mismatches.append(f"primary {key}: {primary}")
+                if not good:
+                    report.unrecoverable.append(key)
+                    replicas = ", ".join(f"{t.name} {state}" for t, state in bad) or "none"
+                    message = (
+                        f"{what}: the primary copy is {primary} and no replica holds a good copy "
+                        f"(replicas: {replicas})"
+                    )
+                    logger.error("backup: %s", message)
+                    self._event(
+                        "unrecoverable",
+                        {"key": key, "sha256": exhibit.sha256, **context, "message": message},
+                    )
+                    continue
+                await self._restore(path, key, exhibit.sha256, good[0], context, what)
+                report.restored.append(key)
+            for target, state in bad:
+                self._done[target.name].discard((key, exhibit.sha256))
+                await target.put(key, path)
+                self._done[target.name].add((key, exhibit.sha256))
+                report.recopied.append(f"{target.name} {key}")
+                message = f"{what}: the copy on {target.name} was {state}, copied again"
+                logger.warning("backup: %s", message)
+                self._event(
+                    "recopy",
+                    {
+                        "key": key,
+                        "sha256": exhibit.sha256,
+                        "to": target.name,
+                        **context,
+                        "message": message,
+                    },
+                )
+            if primary == "ok" and not bad:
+                report.exhibits_ok += 1
+
+    def _context(self, folder: Path) -> dict[str, Any]:
+        """The audit fields of events about ``folder``'s files."""
+        return {"kind": "recording", "hearing_id": folder.parent.name, "recording_id": folder.name}
+
+    def _event(self, action: str, detail: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(action, detail)
+
+    async def _primary_state(self, path: Path, sha256: str) -> str:
+        """``ok``, ``missing`` or ``modified``."""
         try:
             digest, _ = await asyncio.to_thread(file_sha256, path)
         except (FileNotFoundError, IsADirectoryError):
-            return False
-        return digest == sha256
+            return "missing"
+        return "ok" if digest == sha256 else "modified"
 
-    async def _restore(self, path: Path, key: str, sha256: str, source: ReplicaTarget) -> None:
+    async def _primary_ok(self, path: Path, sha256: str) -> bool:
+        return await self._primary_state(path, sha256) == "ok"
+
+    async def _restore(
+        self,
+        path: Path,
+        key: str,
+        sha256: str,
+        source: ReplicaTarget,
+        context: dict[str, Any] | None = None,
+        what: str | None = None,
+    ) -> None:
         tmp = path.with_name(path.name + ".restoring")
         path.parent.mkdir(parents=True, exist_ok=True)
         await source.fetch(key, tmp)
@@ -456,8 +630,20 @@ class Replicator:
             return moved
 
         moved = await asyncio.to_thread(swap)
-        logger.warning("backup: restored %s from %s (damaged copy: %s)", key, source.name, moved)
-        if self.on_event is not None:
-            self.on_event(
-                "restore", {"key": key, "sha256": sha256, "from": source.name, "quarantined": moved}
-            )
+        message = (
+            f"{what or key}: the primary copy was "
+            + (f"damaged (kept as {moved})" if moved else "missing")
+            + f", restored from {source.name}"
+        )
+        logger.warning("backup: %s", message)
+        self._event(
+            "restore",
+            {
+                "key": key,
+                "sha256": sha256,
+                "from": source.name,
+                "quarantined": moved,
+                **(context or {}),
+                "message": message,
+            },
+        )

@@ -7,8 +7,10 @@ one list of a recording's exhibits: :func:`read_exhibits` reads it, and the arch
 bundle and the bundle's offline check all use that list, never a directory listing. The files stay
 where registration put them, content-addressed under ``<data>/exhibits/<hearing>/<sha256>``
 (:func:`stored_path`); in a bundle each distinct file appears once, as
-``exhibits/<sha256>-<name>`` (:func:`bundle_member`), named after its first registration. No I/O
-here but reading the events file (callers run it in a thread).
+``exhibits/<sha256>-<name>`` (:func:`bundle_member`), named after its first registration. The
+backup (:mod:`server.backup`) follows a timeline still being written with :func:`scan_exhibits`,
+which reads only the complete lines past where it stopped last time. No I/O here but reading the
+events file (callers run it in a thread).
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from typing import Any
 __all__ = [
     "BUNDLE_FOLDER",
     "Exhibit",
+    "TimelineScan",
     "bundle_member",
     "distinct",
     "exhibit_folder",
+    "exhibits_root",
     "read_exhibits",
+    "scan_exhibits",
     "stored_path",
 ]
 
@@ -57,9 +62,14 @@ class Exhibit:
         return asdict(self)
 
 
+def exhibits_root(data: Path) -> Path:
+    """The folder holding every hearing's exhibit folder."""
+    return data / BUNDLE_FOLDER
+
+
 def exhibit_folder(data: Path, hearing_id: str) -> Path:
     """Where the exhibits of one hearing are kept (content-addressed)."""
-    return data / BUNDLE_FOLDER / hearing_id
+    return exhibits_root(data) / hearing_id
 
 
 def stored_path(data: Path, hearing_id: str, sha256: str) -> Path:
@@ -85,21 +95,56 @@ def read_exhibits(events: Path) -> tuple[list[Exhibit], list[str]]:
             if read > _MAX_EVENTS_BYTES:
                 problems.append(f"line {number}: events file past {_MAX_EVENTS_BYTES} bytes")
                 break
-            if _MARK not in raw:
-                continue
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                problems.append(f"line {number}: not JSON")
-                continue
-            if not isinstance(line, dict) or line.get("kind") != EVENT_KIND:
-                continue
-            exhibit = _exhibit(line)
-            if exhibit is None:
-                problems.append(f"line {number}: an exhibit without name, SHA-256 or size")
-            else:
-                exhibits.append(exhibit)
+            _parse_line(number, raw, exhibits, problems)
     return exhibits, problems
+
+
+@dataclass
+class TimelineScan:
+    """What :func:`scan_exhibits` found, and where the next scan starts."""
+
+    exhibits: list[Exhibit]
+    problems: list[str]
+    offset: int  # bytes of complete lines read so far (from the start of the file)
+    lines: int  # complete lines read so far
+
+
+def scan_exhibits(events: Path, offset: int = 0, lines: int = 0) -> TimelineScan:
+    """The exhibits on the complete lines of ``events`` past byte ``offset`` (which is line
+    ``lines``): for following a timeline the recorder is still appending to. A line without its
+    newline yet is left for the next scan; at most ``_MAX_EVENTS_BYTES`` are read per call (the
+    next call goes on). A missing file holds none."""
+    scan = TimelineScan([], [], offset, lines)
+    try:
+        handle = events.open("rb")
+    except FileNotFoundError:
+        return scan
+    with handle:
+        handle.seek(offset)
+        for raw in handle:
+            if not raw.endswith(b"\n") or scan.offset - offset > _MAX_EVENTS_BYTES:
+                break
+            _parse_line(scan.lines, raw, scan.exhibits, scan.problems)
+            scan.offset += len(raw)
+            scan.lines += 1
+    return scan
+
+
+def _parse_line(number: int, raw: bytes, exhibits: list[Exhibit], problems: list[str]) -> None:
+    if _MARK not in raw:
+        return
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        problems.append(f"line {number}: not JSON")
+        return
+    if not isinstance(line, dict) or line.get("kind") != EVENT_KIND:
+        return
+    exhibit = _exhibit(line)
+    if exhibit is None:
+        problems.append(f"line {number}: an exhibit without name, SHA-256 or size")
+    else:
+        exhibits.append(exhibit)
 
 
 def _exhibit(line: dict[str, Any]) -> Exhibit | None:

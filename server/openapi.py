@@ -508,12 +508,18 @@ SPEC: dict[str, Any] = {
             },
             "FixityReport": {
                 "type": "object",
+                "description": "Keys are <hearing>/<recording>/<file> for recording files and "
+                "exhibits/<hearing>/<sha256> for exhibits; recopied items are '<target> <key>'.",
                 "properties": {
+                    "recordings": {"type": "integer"},
                     "files": {"type": "integer"},
                     "ok": {"type": "integer"},
+                    "exhibits": {"type": "integer", "description": "distinct exhibit files"},
+                    "exhibits_ok": {"type": "integer"},
                     "restored": {"type": "array", "items": {"type": "string"}},
                     "recopied": {"type": "array", "items": {"type": "string"}},
                     "unrecoverable": {"type": "array", "items": {"type": "string"}},
+                    "mismatches": {"type": "array", "items": {"type": "string"}},
                     "clean": {"type": "boolean"},
                 },
             },
