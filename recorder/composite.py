@@ -18,6 +18,12 @@ court and case number (left) and the wall-clock time in China Standard Time,
 a participant without video gets one black tile with their name, and so does a track at moments
 it has no picture.
 
+The spotlight: the ``spotlight`` events of ``events.jsonl`` (the presiding judge's, and the
+server's when it moves or clears it) say whom the court saw large. From each event's instant on,
+the spotlighted participant's tiles are the main tiles across the top, ringed in gold, and the
+others a band of small tiles beneath (as on the hearing page); when it is cleared, or names no
+one with a tile here, the grid comes back. Each layout's static parts are drawn once and kept.
+
 Pauses: nothing was recorded, so a pause is not played out in real time. It is replaced by a title
 card of at most ``PAUSE_CARD_SECONDS`` ("休庭 recess", from–to in UTC+8, who paused and resumed);
 the banner clock shows the pause's range. Output time is therefore wall time minus the pauses plus
@@ -35,8 +41,9 @@ import json
 import logging
 import os
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -58,18 +65,31 @@ from .manifest import (
     iso_utc,
     parse_iso_utc,
 )
-from .overlay import BANNER_BGR, CST, Layout, Rect, TextPainter, clock_text, draw_clock, grid_layout
+from .overlay import (
+    BANNER_BGR,
+    CST,
+    Layout,
+    Rect,
+    TextPainter,
+    clock_text,
+    draw_clock,
+    grid_layout,
+    spotlight_layout,
+)
+from .session import EVENTS_NAME
 from .verify import verify_recording
 
 logger = logging.getLogger(__name__)
 
 AUDIO_RATE = 48000
 PAUSE_CARD_SECONDS = 3.0  # a longer pause is shown as a card of this length
-RENDERER = "tingshen-composite/1"
+RENDERER = "tingshen-composite/2"  # 2: follows the spotlight; Tibetan names
 ENCODER_THREADS = 2  # x264 frame threads: faster than slice threads, and leaves the live SFU room
 _HOLD = 0.3  # seconds a track's last picture stays after its segment's end (boundary jitter)
 _SNAP = 0.04  # seconds: audio this close to where its track left off is joined without a gap
 CARD_BGR = (56, 40, 30)
+SPOTLIGHT_BGR = (44, 167, 212)  # the hearing page's spotlight outline, #d4a72c
+_RING = 3  # pixels of that outline, in the 4-pixel gap around the tile
 _REASONS = {
     "recess": "休庭 recess",
     "non-public-evidence": "不公开质证 non-public evidence examination",
@@ -201,6 +221,54 @@ def _read_timeline(folder: Path) -> _Timeline:
     return _Timeline(list(tracks.values()), pauses, finished, derived)
 
 
+class Spotlight:
+    """Whom the court saw large at each instant: the ``spotlight`` events of ``events.jsonl``."""
+
+    def __init__(self, changes: list[tuple[float, str | None]]) -> None:
+        ordered = sorted(changes, key=lambda change: change[0])  # stable: file order on ties
+        self._times = [at for at, _ in ordered]
+        self._whom = [whom for _, whom in ordered]
+
+    @classmethod
+    def read(cls, folder: Path) -> Spotlight:
+        """The spotlight changes recorded in ``folder`` (none when it has no events file).
+
+        A line that is not a whole JSON object (the last one of a recording cut off by a crash)
+        is skipped; so is a spotlight event of a shape this code does not know, with a warning.
+        """
+        changes: list[tuple[float, str | None]] = []
+        try:
+            lines = (folder / EVENTS_NAME).read_bytes().splitlines()
+        except FileNotFoundError:
+            return cls(changes)
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(event, dict) or event.get("kind") != "spotlight":
+                continue
+            data, at = event.get("data"), event.get("t")
+            whom = data.get("participant", 0) if isinstance(data, dict) else 0  # null: cleared
+            try:
+                at = float(at) if isinstance(at, int | float) else parse_iso_utc(event["at"])
+            except (KeyError, TypeError, ValueError):
+                at = None
+            if at is None or not isinstance(whom, str | None):
+                logger.warning("composite: %s: spotlight event not understood: %r", folder, event)
+                continue
+            changes.append((at, whom))
+        return cls(changes)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def at(self, wall: float) -> str | None:
+        """The participant spotlighted at ``wall`` (by the last change at or before it), or None."""
+        n = bisect_right(self._times, wall)
+        return self._whom[n - 1] if n else None
+
+
 @dataclass(frozen=True)
 class _Piece:
     """A run of output frames: live media from ``wall`` on, or the card of ``pause``."""
@@ -283,7 +351,7 @@ class _VideoCursor:
         self._frames = _decode_track(folder, track)
         self._current: tuple[float, float, av.VideoFrame] | None = None
         self._next = self._pull()
-        self._image: tuple[av.VideoFrame, np.ndarray] | None = None
+        self._image: tuple[av.VideoFrame, int, int, np.ndarray] | None = None
 
     def _pull(self) -> tuple[float, float, av.VideoFrame] | None:
         for segment, offset, frame in self._frames:
@@ -299,8 +367,9 @@ class _VideoCursor:
         if current is None or wall > current[1] + _HOLD:
             return None
         frame = current[2]
-        if self._image is not None and self._image[0] is frame:
-            return self._image[1]
+        image = self._image  # kept while the frame and the tile's size stay (the spotlight)
+        if image is not None and image[0] is frame and image[1:3] == (tile.w, tile.h):
+            return image[3]
         scale = min(tile.w / frame.width, tile.h / frame.height)
         w, h = max(2, round(frame.width * scale)) & ~1, max(2, round(frame.height * scale)) & ~1
         if frame.format.name == "yuv420p":
@@ -310,7 +379,7 @@ class _VideoCursor:
         area = w * 2 <= frame.width  # INTER_AREA only where it matters: it is 6x slower
         interpolation = cv2.INTER_AREA if area else cv2.INTER_LINEAR
         fitted = cv2.resize(bgr, (w, h), interpolation=interpolation)
-        self._image = (frame, fitted)
+        self._image = (frame, tile.w, tile.h, fitted)
         self.used = True
         return fitted
 
@@ -387,47 +456,73 @@ def _soft_clip(mix: np.ndarray) -> np.ndarray:
 # -- drawing ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _View:
+    """One layout of the tiles and its static base: banner, tiles, names, the spotlight's ring."""
+
+    layout: Layout
+    base: np.ndarray
+
+
 class _Compositor:
-    """Draws output frames: a static base (banner, tiles, names) plus pictures and the clock."""
+    """Draws output frames: the static base of the current view plus pictures and the clock."""
 
     def __init__(
         self,
-        layout: Layout,
+        width: int,
+        height: int,
         painter: TextPainter,
         labels: list[str],
+        owners: list[str],
         court: str,
         case_number: str,
     ) -> None:
-        self.layout = layout
         self.painter = painter
         self.labels = labels
-        self.label_size = max(12, min(28, round(min(t.h for t in layout.tiles) * 0.07)))
+        self.owners = owners  # the participant each tile belongs to
+        self.layout = grid_layout(width, height, len(labels))  # also the banner of the cards
         self.title = "  ".join(
             x for x in (painter.label(court, "court"), painter.label(case_number)) if x
         )
-        self.base = self._chrome(np.zeros((layout.height, layout.width, 3), np.uint8))
-        for tile, label in zip(layout.tiles, labels, strict=True):
-            tile.view(self.base)[:] = (16, 16, 16)
-            self._name(self.base, tile, label)
-        self._canvas = self.base.copy()
+        self._views: dict[tuple[int, ...], _View] = {}
+        self._canvas = np.zeros((height, width, 3), np.uint8)
+
+    def view(self, spotlighted: str | None) -> _View:
+        """The grid, or the spotlight's layout when ``spotlighted`` has tiles here."""
+        main = tuple(i for i, owner in enumerate(self.owners) if owner == spotlighted)
+        view = self._views.get(main)
+        if view is None:
+            layout = self.layout
+            if main:
+                layout = spotlight_layout(layout.width, layout.height, len(self.labels), main)
+            base = self._chrome(np.zeros_like(self._canvas))
+            for i in layout.main:  # in the gap around the tile: no picture covers it
+                x, y, w, h = astuple(layout.tiles[i])
+                base[y - _RING : y + h + _RING, x - _RING : x + w + _RING] = SPOTLIGHT_BGR
+            for tile, label in zip(layout.tiles, self.labels, strict=True):
+                tile.view(base)[:] = (16, 16, 16)
+                self._name(base, tile, label)
+            view = self._views[main] = _View(layout, base)
+        return view
 
     def _chrome(self, canvas: np.ndarray) -> np.ndarray:
         banner, size = self.layout.banner, self.layout.text_size
         banner.view(canvas)[:] = BANNER_BGR
-        y = (banner.h - self.painter.mask("0", size).shape[0]) // 2
+        y = (banner.h - self.painter.mask(self.title, size).shape[0]) // 2
         self.painter.draw(canvas, self.title, self.layout.title.x, y, size)
         return canvas
 
     def _name(self, canvas: np.ndarray, tile: Rect, label: str) -> None:
-        size = self.label_size
-        y = tile.y + tile.h - self.painter.mask(label, size).shape[0] - size // 3
-        self.painter.draw(canvas, label, tile.x + size // 2, y, size, box=True)
+        """The name at the tile's bottom left, cut at the tile's edge (a small tile's too)."""
+        size = max(12, min(28, round(tile.h * 0.07)))
+        y = tile.h - self.painter.mask(label, size).shape[0] - size // 3
+        self.painter.draw(tile.view(canvas), label, size // 2, y, size, box=True)
 
-    def frame(self, wall: float, pictures: list[np.ndarray | None]) -> np.ndarray:
-        """The output frame at ``wall`` with each tile's picture (None: keep it black)."""
+    def frame(self, view: _View, wall: float, pictures: list[np.ndarray | None]) -> np.ndarray:
+        """The output frame at ``wall`` in ``view`` with each tile's picture (None: black)."""
         canvas = self._canvas
-        np.copyto(canvas, self.base)
-        for tile, label, picture in zip(self.layout.tiles, self.labels, pictures, strict=True):
+        np.copyto(canvas, view.base)
+        for tile, label, picture in zip(view.layout.tiles, self.labels, pictures, strict=True):
             if picture is None:
                 continue
             h, w = picture.shape[:2]
@@ -439,7 +534,7 @@ class _Compositor:
 
     def card(self, pause: Pause) -> np.ndarray:
         """The title card that stands for ``pause``."""
-        canvas = np.empty_like(self.base)
+        canvas = np.empty_like(self._canvas)
         canvas[:] = CARD_BGR
         self._chrome(canvas)
         day = dt.datetime.fromtimestamp(pause.start, CST).strftime("%Y-%m-%d")
@@ -568,9 +663,10 @@ def _render(
         + (f" ({t.track_id})" if per_person[t.participant_id] > 1 else "")
         for t in video_tracks
     ] + [painter.label(t.name, t.participant_id) for t in audio_only.values()]
-    layout = grid_layout(width, height, len(labels))
-    compositor = _Compositor(layout, painter, labels, court, case_number)
+    owners = [t.participant_id for t in video_tracks] + list(audio_only)
+    compositor = _Compositor(width, height, painter, labels, owners, court, case_number)
     silent: list[np.ndarray | None] = [None] * len(audio_only)
+    spotlight = Spotlight.read(folder)
 
     part = out.with_name(out.name + ".part")
     videos: list[_VideoCursor] = []
@@ -589,9 +685,10 @@ def _render(
                 n = piece.first_frame + k
                 if card is None:
                     wall = piece.wall + k / fps
-                    tiles = layout.tiles[: len(videos)]
+                    view = compositor.view(spotlight.at(wall))
+                    tiles = view.layout.tiles[: len(videos)]
                     pictures = [v.image(wall, t) for v, t in zip(videos, tiles, strict=True)]
-                    image = compositor.frame(wall, pictures + silent)
+                    image = compositor.frame(view, wall, pictures + silent)
                 else:
                     image = card
                 yuv = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,15 @@ from recorder.composite import (
     render_composite,
 )
 from recorder.manifest import ManifestSigner, parse_iso_utc
-from recorder.overlay import BANNER_BGR, Layout, TextPainter, clock_text, draw_clock, grid_layout
+from recorder.overlay import (
+    BANNER_BGR,
+    Layout,
+    TextPainter,
+    clock_text,
+    draw_clock,
+    grid_layout,
+    spotlight_layout,
+)
 from recorder.session import RecordingSession
 from recorder.synthetic import EncodedFrame, encode_audio, encode_video, interleave
 from recorder.track import TrackInfo
@@ -378,3 +387,170 @@ def test_without_libx264_the_composite_is_vp8_and_opus_in_webm(
         assert container.streams.audio[0].codec_context.name == "opus"
         frames = sum(1 for _ in container.decode(video=0))
     assert frames == result.frames and result.duration_s == pytest.approx(END, abs=0.1)
+
+
+# -- the spotlight ------------------------------------------------------------------------------
+
+GREEN = (30, 200, 30)  # RGB
+GOLD = composite.SPOTLIGHT_BGR[::-1]  # RGB
+TASHI = "证人 བཀྲ་ཤིས། (扎西)"  # a witness with a Tibetan name (and its Chinese transcription)
+PEOPLE = [  # participant, name, colour: one camera each
+    ("a", "审判长 张三", RED),
+    ("b", "原告 李四", BLUE),
+    ("c", TASHI, GREEN),
+]
+ON_B, ON_C, CLEARED = 1.9, 3.5, 4.9  # seconds after BASE: the judge's spotlight changes
+
+
+@dataclass
+class Spotlit:
+    folder: Path
+    origin: float
+    video: list[np.ndarray]
+
+
+@pytest.fixture(scope="module")
+def spotlit(tmp_path_factory: pytest.TempPathFactory) -> Spotlit:
+    """A 6 s hearing of three cameras; the judge spotlights B, then C, then clears it."""
+    folder = tmp_path_factory.mktemp("spotlight") / "rec"
+    signer, clock = ManifestSigner.generate(), FakeClock()
+    session = RecordingSession(folder, "rec-s", "hearing-s", signer, 2.0, clock=clock)
+    session.start()
+    frames: dict[str, list[EncodedFrame]] = {}
+    for participant, name, color in PEOPLE:
+        session.add_track(
+            TrackInfo(f"{participant}-video", participant, name, "video", "VP8", 90000)
+        )
+        session.event("join", {"participant": participant, "name": name, "role": "party"})
+        frames[f"{participant}-video"] = encode_video(END, color=color, keyframe_interval=30)
+    for track_id, frame, seconds in interleave(frames, dict.fromkeys(frames, 90000)):
+        arrival = BASE + seconds + DELAY
+        session.push_frame(track_id, frame.rtp_timestamp, frame.data, frame.keyframe, arrival)
+    changes: list[tuple[float, str | None, str | None]] = [
+        (ON_B, "b", "原告 李四"),
+        (ON_C, "c", TASHI),
+        (CLEARED, None, None),
+    ]
+    for at, whom, whose in changes:
+        data = {"participant": whom, "name": whose, "by": "a", "byName": "审判长 张三"}
+        session.event("spotlight", data, at=BASE + at)
+    clock.now = BASE + END + DELAY
+    session.stop()
+    result = render_composite(
+        folder, court=COURT, case_number=CASE, signer=signer, fps=FPS, width=W, height=H
+    )
+    video, _ = decode(result.path)
+    return Spotlit(folder, origin_of(folder), video)
+
+
+def colours(frame: np.ndarray, layout: Layout) -> list[tuple[int, int, int] | None]:
+    """The colour of each participant's picture in ``layout``'s tiles (by its centre), or None."""
+    found: list[tuple[int, int, int] | None] = []
+    for tile in range(len(layout.tiles)):
+        pixel = centre(frame, layout, tile)
+        found.append(next((rgb for _, _, rgb in PEOPLE if near(pixel, rgb)), None))
+    return found
+
+
+def painted(frame: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
+    return np.abs(frame.astype(int) - np.array(rgb)).max(axis=2) < 30
+
+
+GRID = grid_layout(W, H, 3)
+ON = {whom: spotlight_layout(W, H, 3, [n]) for n, (whom, _, _) in enumerate(PEOPLE)}
+
+
+def test_the_spotlighted_participant_is_the_main_tile_until_cleared(spotlit: Spotlit) -> None:
+    expected = [RED, BLUE, GREEN]
+    for t, layout in ((1.5, GRID), (2.5, ON["b"]), (3.2, ON["b"]), (4.2, ON["c"]), (5.6, GRID)):
+        frame = spotlit.video[round(t * FPS)]
+        assert colours(frame, layout) == expected, t
+    # in the spotlight, the main tile across the top holds the spotlighted participant's picture
+    # at its largest; the others are small beneath it
+    grid, spot = (spotlit.video[round(t * FPS)] for t in (1.5, 2.5))
+    main = ON["b"].tiles[1]
+    blue = painted(spot, BLUE)
+    rows, cols = np.nonzero(blue)
+    assert main.y <= rows.min() and rows.max() < main.y + main.h
+    assert main.x <= cols.min() and cols.max() < main.x + main.w
+    shown = min(main.w / 320, main.h / 240)  # the 320x240 camera, fitted, aspect kept
+    assert blue.sum() > 0.9 * (320 * shown) * (240 * shown)
+    assert blue.sum() > 2 * painted(grid, BLUE).sum()  # 320x240 now, 212x160 in the grid
+    assert painted(spot, RED).sum() < 0.5 * painted(grid, RED).sum()  # A: small now
+    for tile in (ON["b"].tiles[0], ON["b"].tiles[2]):
+        assert tile.y > main.y + main.h and tile.h < main.h / 2.5
+    # ringed in gold, as on the hearing page (2 rows above the tile: clear of the chroma of both)
+    ring = spot[main.y - 2, main.x + main.w // 2].astype(int)
+    assert near(ring, GOLD, 40), ring
+    assert not near(grid[main.y - 2, main.x + main.w // 2].astype(int), GOLD, 40)
+
+
+def test_the_layout_changes_at_the_events_instant(spotlit: Spotlit) -> None:
+    expected = [RED, BLUE, GREEN]
+    for at, before, after in (
+        (ON_B, GRID, ON["b"]),
+        (ON_C, ON["b"], ON["c"]),
+        (CLEARED, ON["c"], GRID),
+    ):
+        first = math.ceil((BASE + at - spotlit.origin) * FPS)  # first output frame at or after it
+        assert colours(spotlit.video[first - 1], before) == expected, at
+        assert colours(spotlit.video[first], after) == expected, at
+
+
+def test_a_tibetan_name_is_drawn_in_its_tile_not_as_boxes(spotlit: Spotlit) -> None:
+    n = round(1.5 * FPS)
+    tile = GRID.tiles[2]  # C's, in the grid
+    box = (slice(tile.y + tile.h - 40, tile.y + tile.h), slice(tile.x, tile.x + tile.w))
+
+    def ink(image: np.ndarray) -> np.ndarray:
+        return image[box].min(axis=2) > 128  # white text, on any picture (any channel order)
+
+    def drawn(painter: TextPainter) -> np.ndarray:
+        labels, owners = [name for _, name, _ in PEOPLE], [p for p, _, _ in PEOPLE]
+        compositor = composite._Compositor(W, H, painter, labels, owners, COURT, CASE)
+        return ink(compositor.frame(compositor.view(None), spotlit.origin, [None] * 3))
+
+    def overlap(a: np.ndarray, b: np.ndarray) -> float:
+        return float((a & b).sum() / max(1, (a | b).sum()))
+
+    painter = TextPainter.create()
+    assert painter.tibetan is not None
+    rendered, expected = ink(spotlit.video[n]), drawn(painter)
+    boxes = drawn(TextPainter(painter.face))  # the same name in the CJK font alone: tofu
+    assert expected.sum() > 100 and not np.array_equal(expected, boxes)
+    assert overlap(rendered, expected) > 0.6  # measured 0.85 (H.264 blurs 12-pixel text)
+    assert overlap(rendered, boxes) < 0.3  # measured 0.06
+
+
+def test_spotlight_events_are_read_in_time_order_and_odd_lines_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines = [
+        {"seq": 0, "at": "2025-11-28T06:03:05.000000Z", "t": BASE + 5, "kind": "join", "data": {}},
+        {"seq": 1, "t": BASE + 9, "kind": "spotlight", "data": {"participant": None}},
+        {"seq": 2, "t": BASE + 2, "kind": "spotlight", "data": {"participant": "b"}},
+        {"seq": 3, "at": "2025-11-28T06:03:07Z", "kind": "spotlight", "data": {"participant": "c"}},
+        {"seq": 4, "t": BASE + 3, "kind": "spotlight", "data": {"participant": 5}},
+        {"seq": 5, "t": BASE + 4, "kind": "spotlight", "data": {"by": "a"}},
+    ]
+    text = "\n".join(json.dumps(line) for line in lines) + '\n{"seq": 6, "t": 17'  # cut off
+    (tmp_path / "events.jsonl").write_text(text)
+    with caplog.at_level("WARNING", logger="recorder.composite"):
+        spotlight = composite.Spotlight.read(tmp_path)
+    assert len(spotlight) == 3  # the participant 5 and the event naming no one are skipped
+    assert caplog.text.count("spotlight event not understood") == 2
+    assert [spotlight.at(BASE + t) for t in (0, 2, 6.9, 7, 8.99, 9, 60)] == [
+        None, "b", "b", "c", "c", None, None
+    ]  # fmt: skip
+    assert len(composite.Spotlight.read(tmp_path / "nothing-here")) == 0
+
+
+def test_a_spotlight_on_someone_without_a_tile_keeps_the_grid_and_two_tracks_are_main() -> None:
+    labels, owners = ["A", "B camera", "B screen", "C"], ["a", "b", "b", "c"]
+    compositor = composite._Compositor(W, H, TextPainter.create(), labels, owners, COURT, CASE)
+    assert (
+        compositor.view("observer").layout == compositor.view(None).layout == grid_layout(W, H, 4)
+    )
+    both = compositor.view("b").layout
+    assert both == spotlight_layout(W, H, 4, [1, 2]) and both.main == (1, 2)
+    assert compositor.view("b") is compositor.view("b")  # drawn once, kept
