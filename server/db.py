@@ -106,6 +106,11 @@ class HearingRow(Base):
     sealed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: Roles admitted without the lobby, comma-separated (revision 0004).
     auto_admit: Mapped[str] = mapped_column(String(256), default="", server_default="")
+    #: While ``state`` is paused: why, and the judge who paused (id, name), so that a restart
+    #: does not resume the recording (revision 0005).
+    pause_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    paused_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    paused_by_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
     invites: Mapped[list[InviteRow]] = relationship(
         back_populates="hearing", order_by="InviteRow.id"
     )
@@ -124,6 +129,25 @@ class InviteRow(Base):
     #: Set when the judge ejects this invitation's holder (revision 0004).
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     hearing: Mapped[HearingRow] = relationship(back_populates="invites")
+
+
+class AdmissionRow(Base):
+    """An invitation that holds a place in a running hearing (`signaling.hearing.Admission`).
+
+    Written as it changes, so that after a server restart an admitted participant goes straight
+    back in instead of waiting in the lobby again (revision 0005). No row: no place (never
+    admitted, or left, ejected, disconnected past the grace). The rows of a closed hearing go.
+    ``participant_key`` is the token's key (an invitation id, or a random key for tokens made
+    without an invitation row), so it is not a foreign key to ``invites``.
+    """
+
+    __tablename__ = "admissions"
+
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id"), primary_key=True)
+    participant_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    admitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: The presiding judge muted this participant for everyone.
+    silenced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 # -- the recordings catalog (filled by server/catalog.py from the recording folders) -------------
@@ -364,6 +388,12 @@ class Database:
     def invites_of(self, hearing_id: str) -> list[InviteRow]:
         with self.session() as s:
             return list(s.scalars(select(InviteRow).where(InviteRow.hearing_id == hearing_id)))
+
+    def admissions_of(self, hearing_id: str) -> list[AdmissionRow]:
+        with self.session() as s:
+            return list(
+                s.scalars(select(AdmissionRow).where(AdmissionRow.hearing_id == hearing_id))
+            )
 
     def find_code(self, code: str) -> InviteRow | None:
         with self.session() as s:

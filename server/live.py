@@ -2,6 +2,12 @@
 
 `LiveHearing` is the only place where protocol events become messages on sockets and changes of
 the media layout. The WebSocket handler (ws.py) feeds it; it never blocks.
+
+What a restart must not lose goes to a `HearingStore` (the database, server/state.py) before the
+events that changed it are sent: the hearing's state and pause, and for each invitation an event
+names, what `Hearing.admission` says of it now. Writes of one hearing take turns and each reads
+the hearing when its turn comes, so the last write holds the latest truth whatever the order in
+which concurrent handlers reached the store.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aiortc import RTCIceServer
 from aiortc.contrib.media import MediaRelay
@@ -23,10 +30,12 @@ from server.sfu.redundancy import Mode
 from signaling import messages
 from signaling.errors import ProtocolError
 from signaling.hearing import (
+    Admission,
     Event,
     FloorChanged,
     Hearing,
     HearingEnded,
+    HearingState,
     NoteTaken,
     ParticipantAdmitted,
     ParticipantEjected,
@@ -45,6 +54,18 @@ from signaling.roles import grants
 from signaling.tokens import turn_rest_credentials
 
 logger = logging.getLogger(__name__)
+
+
+class HearingStore(Protocol):
+    """Where a hearing keeps what a restart must not lose (the database: server/state.py)."""
+
+    async def save_admission(self, hearing_id: str, key: str, admission: Admission | None) -> None:
+        """Invitation ``key`` holds this place now (None: none)."""
+
+    async def save_state(
+        self, hearing_id: str, state: HearingState, pause: RecordingPaused | None
+    ) -> None:
+        """The hearing is ``state`` now (``open`` or ``paused``, with the pause in force)."""
 
 
 @dataclass
@@ -86,6 +107,10 @@ class LiveHearing:
         self._lobby: set[str] = set()  # waiting: announced to the judge and clerk only
         #: Called with an ejected invitation's key; the server makes the revocation durable.
         self.on_revoke: Callable[[str], Awaitable[None]] | None = None
+        #: Keeps the state, the pause and the admissions across a restart (None: not kept).
+        self.store: HearingStore | None = None
+        self._store_turn = asyncio.Lock()
+        self._keys: dict[str, str] = {}  # participant id -> invitation key, while present
         #: (shared secret, URLs, lifetime) of the TURN relay, when one is configured
         self.turn: tuple[bytes, tuple[str, ...], float] | None = None
         #: RED toward lossy subscribers (server/sfu/redundancy.py): "auto", "always" or "off"
@@ -133,6 +158,9 @@ class LiveHearing:
             )
         if self.hearing.spotlight is not None:
             await connection.send(messages.encode_spotlight(self.hearing.spotlight))
+        pause = self.hearing.current_pause
+        if pause is not None:  # `welcome` says paused; this says why
+            await connection.send(messages.encode_hearing_state(self.hearing, pause.reason))
 
     def _ice_servers_for(self, participant_id: str) -> list[messages.IceServer]:
         servers = list(self._wire_ice_servers)
@@ -272,6 +300,9 @@ class LiveHearing:
         now = time.time()
         if isinstance(message, messages.Silence):
             events = self.hearing.silence(by, message.participant_id, message.muted, now)
+            key = self._keys.get(message.participant_id)
+            if key is not None:  # the judge's mute follows the invitation, across a restart too
+                await self._save_admission(key)
         elif message.type == "request-floor":
             events = self.hearing.request_floor(by, now)
         else:
@@ -402,6 +433,7 @@ class LiveHearing:
 
     async def broadcast(self, events: list[Event], exclude: str | None = None) -> None:
         self._record(events)
+        await self._persist(events)
         for event in events:
             text = _encode_event(event, self.hearing)
             if text is None:
@@ -460,6 +492,47 @@ class LiveHearing:
         if self.recorder is not None:
             await self.recorder.stop("complete")
 
+    async def _persist(self, events: list[Event]) -> None:
+        """Store what these events changed of the state, the pause and the admissions."""
+        keys: list[str] = []
+        state_changed = False
+        for event in events:
+            if isinstance(event, ParticipantJoined | ParticipantWaiting):
+                self._keys[event.participant.id] = event.participant.key
+                keys.append(event.participant.key)
+            elif isinstance(event, ParticipantLeft):
+                key = self._keys.pop(event.participant_id, None)
+                if key is not None:
+                    keys.append(key)
+            elif isinstance(event, StateChanged | RecordingPaused | RecordingResumed):
+                state_changed = True
+        if state_changed:
+            await self._save_state()
+        for key in dict.fromkeys(keys):
+            await self._save_admission(key)
+
+    async def _save_admission(self, key: str) -> None:
+        if self.store is None:
+            return
+        async with self._store_turn:
+            admission = self.hearing.admission(key)  # read on our turn: the latest truth
+            try:
+                await self.store.save_admission(self.id, key, admission)
+            except Exception:
+                logger.exception("hearing %s: admission of %s not stored", self.id, key)
+
+    async def _save_state(self) -> None:
+        if self.store is None:
+            return
+        async with self._store_turn:
+            state = self.hearing.state
+            if state not in (HearingState.open, HearingState.paused):
+                return  # closed: the server marks it so itself, before the room empties
+            try:
+                await self.store.save_state(self.id, state, self.hearing.current_pause)
+            except Exception:
+                logger.exception("hearing %s: state %s not stored", self.id, state)
+
     def _is_staff(self, participant_id: str) -> bool:
         participant = self.hearing.participants.get(participant_id)
         if participant is None:
@@ -494,7 +567,10 @@ class LiveHearing:
                     "waiting", {"participant": p.id, "name": p.name, "role": p.role}
                 )
             elif isinstance(event, ParticipantAdmitted):
-                self.recorder.event("admit", {"participant": event.participant_id, "by": event.by})
+                admit: dict[str, object] = {"participant": event.participant_id, "by": event.by}
+                if event.reason is not None:
+                    admit["reason"] = event.reason  # server-restart: re-admitted, nobody asked
+                self.recorder.event("admit", admit)
             elif isinstance(event, ParticipantEjected):
                 self.recorder.event("eject", {"participant": event.participant_id, "by": event.by})
             elif isinstance(event, FloorChanged):

@@ -15,15 +15,23 @@ from pathlib import Path
 from aiohttp import web
 from aiortc import RTCIceServer
 from aiortc.contrib.media import MediaRelay
+from sqlalchemy import delete
 
 from server import catalog
-from server.db import Database, HearingRow
+from server.db import AdmissionRow, Database, HearingRow, utcnow
 from server.live import LiveHearing
 from server.recording import HearingRecorder, load_signer, recover_interrupted
 from server.settings import Court, Settings
 from signaling import messages
 from signaling.errors import ProtocolError
-from signaling.hearing import CONSULTATION_ROLES, Hearing, HearingKind, HearingState
+from signaling.hearing import (
+    CONSULTATION_ROLES,
+    Admission,
+    Hearing,
+    HearingKind,
+    HearingState,
+    RecordingPaused,
+)
 from signaling.ratelimit import TokenBucket
 from signaling.roles import Role
 from signaling.tokens import TokenAuthority
@@ -70,6 +78,65 @@ def ensure_admin_token(data: Path, tokens: TokenAuthority) -> Path:
     return path
 
 
+class DatabaseHearingStore:
+    """A running hearing's state, pause and admissions in the database (`live.HearingStore`).
+
+    Never touches a closed hearing: `Services.end_hearing` marks it closed first, and a write that
+    was on its way must not open it again or leave an admission behind.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def save_admission(self, hearing_id: str, key: str, admission: Admission | None) -> None:
+        def store() -> None:
+            with self.db.session() as s:
+                hearing = s.get(HearingRow, hearing_id)
+                row = s.get(AdmissionRow, (hearing_id, key))
+                if admission is None or hearing is None or hearing.state == HearingState.closed:
+                    if row is not None:
+                        s.delete(row)
+                elif row is None:
+                    s.add(
+                        AdmissionRow(
+                            hearing_id=hearing_id,
+                            participant_key=key,
+                            admitted_at=utcnow(),
+                            silenced=admission.silenced,
+                        )
+                    )
+                else:
+                    row.silenced = admission.silenced
+
+        await asyncio.to_thread(store)
+
+    async def save_state(
+        self, hearing_id: str, state: HearingState, pause: RecordingPaused | None
+    ) -> None:
+        def store() -> None:
+            with self.db.session() as s:
+                row = s.get(HearingRow, hearing_id)
+                if row is None or row.state == HearingState.closed:
+                    return
+                row.state = state.value
+                row.pause_reason = pause.reason if pause is not None else None
+                row.paused_by = pause.by if pause is not None else None
+                row.paused_by_name = pause.by_name if pause is not None else None
+
+        await asyncio.to_thread(store)
+
+
+def _restored_pause(row: HearingRow) -> RecordingPaused | None:
+    """The pause in force of a hearing that was paused when the server stopped."""
+    if row.state != HearingState.paused:
+        return None
+    if row.pause_reason not in messages.PAUSE_REASONS:
+        # Never written so by this server; stay paused (not recording) rather than guess open.
+        logger.error("hearing %s: paused without a lawful reason in the database", row.id)
+        return RecordingPaused("recess", row.paused_by or "?", row.paused_by_name or "?")
+    return RecordingPaused(row.pause_reason, row.paused_by or "?", row.paused_by_name or "?")
+
+
 class Services:
     """Settings, database, token authority and the hearings in progress."""
 
@@ -83,6 +150,7 @@ class Services:
         self.admin_token_path = ensure_admin_token(settings.data, self.tokens)
         self.signer = load_signer(settings.data)
         self.db = Database(settings.db_url)
+        self.store = DatabaseHearingStore(self.db)
         self.live: dict[str, LiveHearing] = {}
         self._index_tasks: set[asyncio.Task[None]] = set()
         self._revoked: set[str] = set()
@@ -192,6 +260,12 @@ class Services:
             )
             hearing.auto_admit = frozenset(Role(r) for r in row.auto_admit.split(",") if r)
             hearing.sealed = bool(row.sealed)
+            # After a restart: who was in, and whether the hearing was paused (not a new start).
+            admissions = await asyncio.to_thread(self.db.admissions_of, hearing_id)
+            pause = _restored_pause(row)
+            hearing.restore(
+                [Admission(a.participant_key, a.silenced) for a in admissions], pause=pause
+            )
             relay = MediaRelay() if self.settings.relay_mode == "mediarelay" else None
             # Recording starts before anyone is admitted: no media can arrive unrecorded.
             recorder = HearingRecorder(
@@ -204,6 +278,18 @@ class Services:
                 raise ProtocolError(
                     "internal", "the recording cannot start; the hearing cannot open", fatal=True
                 ) from None
+            if hearing.state is not HearingState.scheduled:
+                # The server stopped (crashed) while the hearing was open: this recording goes on
+                # from there, and a pause for a non-public part is still in force.
+                restart: dict[str, object] = {
+                    "state": hearing.state.value,
+                    "admitted": len(admissions),
+                }
+                if pause is not None:
+                    restart["pauseReason"] = pause.reason
+                recorder.event("server-restart", restart)
+                if pause is not None:
+                    recorder.pause(pause.reason, f"{pause.by_name} ({pause.by})")
             live = LiveHearing(
                 hearing,
                 self.ice_servers,
@@ -216,6 +302,7 @@ class Services:
             )
             live.audio_redundancy = self.settings.audio_redundancy
             live.on_revoke = self.revoke
+            live.store = self.store
             if self.settings.turn_secret and self.settings.turn_urls:
                 live.turn = (
                     self.settings.turn_secret.encode(),
@@ -305,14 +392,14 @@ class Services:
         return found
 
     def _mark_closed(self, hearing_id: str) -> bool:
-        from server.db import utcnow
-
         with self.db.session() as s:
             row = s.get(HearingRow, hearing_id)
             if row is None:
                 return False
             row.state = HearingState.closed.value
             row.ended_at = utcnow()
+            row.pause_reason = row.paused_by = row.paused_by_name = None
+            s.execute(delete(AdmissionRow).where(AdmissionRow.hearing_id == hearing_id))
             return True
 
     async def close(self) -> None:

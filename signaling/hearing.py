@@ -14,6 +14,13 @@ which logs ``old -> new`` and returns the :class:`StateChanged` event::
     scheduled ---------------------end---------> closed      (cancelled before it opened)
                                    open <--pause/resume--> paused --end--> closed
 
+What a restart must not lose is asked of the hearing, never worked out by the server: its state and
+the pause in force (:attr:`Hearing.current_pause`), and per invitation whether it holds a place in
+the room (:meth:`Hearing.admission`). The server stores them as they change, and a hearing brought
+back up after a restart takes them back with :meth:`Hearing.restore` before anyone joins: an
+invitation that held a place goes straight in on its next join (:class:`ParticipantAdmitted` with
+reason ``server-restart``), a paused hearing is still paused.
+
 New states (a session in progress, a recess) are new rows of the table and new methods; the rest of
 the class only asks whether the hearing is closed.
 
@@ -23,7 +30,7 @@ Permissions come from the grants table in :mod:`signaling.roles`; nothing here d
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
@@ -38,6 +45,7 @@ __all__ = [
     "CONSULTATION_ROLES",
     "MAX_PARTICIPANTS",
     "TRANSITIONS",
+    "Admission",
     "Event",
     "FloorChanged",
     "Hearing",
@@ -142,6 +150,20 @@ class Participant:
 
 
 @dataclass(frozen=True, slots=True)
+class Admission:
+    """An invitation that holds a place in the room: what the server keeps of it across a restart.
+
+    ``key`` is the invitation (the token's participant key). It holds a place from the moment it
+    is admitted (by the judge, or at once: judge, clerk, ``autoAdmit`` roles) until its holder
+    leaves, is ejected, or stays disconnected past the reconnect grace; a reconnect keeps it.
+    ``silenced``: the presiding judge muted its audio for everyone, and that follows the invitation.
+    """
+
+    key: str
+    silenced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ParticipantJoined:
     """A participant entered the hearing."""
 
@@ -196,10 +218,15 @@ class ParticipantWaiting:
 
 @dataclass(frozen=True, slots=True)
 class ParticipantAdmitted:
-    """The judge admitted a waiting participant; a :class:`ParticipantJoined` follows."""
+    """The judge admitted a waiting participant; a :class:`ParticipantJoined` follows.
+
+    ``by`` is None and ``reason`` ``server-restart`` when nobody admitted it now: its invitation
+    held a place before the server restarted (see :meth:`Hearing.restore`).
+    """
 
     participant_id: str
-    by: str
+    by: str | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +368,9 @@ class Hearing:
         self._floor_requests: list[str] = []
         self._silenced: set[str] = set()  # muted by the judge
         self._spotlight: str | None = None
+        self._pause: RecordingPaused | None = None  # the pause in force while paused
+        # Invitations that held a place before a restart and have not joined again since.
+        self._restored: dict[str, Admission] = {}
         self._log = _HearingLog(logger, {"hearing_id": id})
 
     def __repr__(self) -> str:
@@ -375,6 +405,29 @@ class Hearing:
         """Whom the judge spotlighted (shown large to everyone), or None."""
         return self._spotlight
 
+    @property
+    def current_pause(self) -> RecordingPaused | None:
+        """The pause in force (why, and which judge paused) while the hearing is paused, else None."""
+        return self._pause
+
+    @property
+    def silenced(self) -> frozenset[str]:
+        """Ids of the participants the presiding judge muted for everyone."""
+        return frozenset(self._silenced)
+
+    def admission(self, key: str) -> Admission | None:
+        """What the server must keep of invitation ``key`` so that a restart changes nothing.
+
+        None when the invitation holds no place: never admitted, waiting in the lobby, or gone
+        (left, ejected, refused, disconnected past the grace). The server stores the answer
+        after every event that names this invitation; the hearing takes it back with
+        :meth:`restore`.
+        """
+        for participant in self._participants.values():
+            if participant.key == key and participant.admitted:
+                return Admission(key, participant.id in self._silenced)
+        return self._restored.get(key)
+
     def published_tracks(self) -> list[tuple[str, str]]:
         """Every track being sent, as ``(participant_id, kind)``, in joining order."""
         return [(p.id, kind) for p in self._participants.values() for kind in _kinds(p.published)]
@@ -400,11 +453,35 @@ class Hearing:
             return []
         return [self._set_state(HearingState.open, now)]
 
+    def restore(
+        self, admissions: Iterable[Admission] = (), pause: RecordingPaused | None = None
+    ) -> None:
+        """Take back what the server kept across a restart; before anyone joins.
+
+        Each of ``admissions`` goes straight in on its next join, without the lobby, keeping the
+        judge's mute (:meth:`join` says so with :class:`ParticipantAdmitted`, reason
+        ``server-restart``). ``pause`` is the pause in force: the hearing must be ``paused``.
+        """
+        if self._participants:
+            raise RuntimeError(f"hearing {self.id}: restore() after participants joined")
+        if (pause is not None) != (self._state is HearingState.paused):
+            raise ValueError(f"hearing {self.id} is {self._state}: pause {pause!r} does not fit")
+        self._restored = {a.key: a for a in admissions}
+        self._pause = pause
+        if self._restored or pause is not None:
+            self._log.info(
+                "restored: %d admitted invitation(s), %s",
+                len(self._restored),
+                f"paused ({pause.reason})" if pause is not None else self._state,
+            )
+
     def join(self, participant_id: str, claims: JoinClaims, now: float) -> list[Event]:
         """Admit connection ``participant_id`` with verified token ``claims``.
 
         Opens a scheduled hearing. A participant already present with the same invitation key is
-        removed first (reason ``replaced``). Raises ``forbidden`` (fatal) for another hearing's
+        removed first (reason ``replaced``) and its place passes to the new connection: admitted,
+        the spotlight and the judge's mute. So does an invitation that held a place before a restart
+        (:meth:`restore`). Raises ``forbidden`` (fatal) for another hearing's
         token, a role that takes no part, or a full hearing; ``hearing-ended`` (fatal) once closed;
         ``token-expired`` (fatal) if the claims expired; ``already-joined`` for a known connection.
         """
@@ -436,11 +513,19 @@ class Hearing:
             events.append(self._set_state(HearingState.open, now))
         # A spotlighted participant whose link dropped keeps the spotlight on its new connection.
         keeps_spotlight = previous is not None and self._spotlight == previous.id
+        restored = self._restored.pop(claims.participant_key, None)
+        # The judge's mute follows the invitation: a reconnect or a restart does not lift it.
+        keeps_silence = (previous is not None and previous.id in self._silenced) or (
+            restored is not None and restored.silenced
+        )
         if previous is not None:
             events.extend(self._remove(previous, LeaveReason.replaced))
         admitted = grants(claims.role).bypass_lobby or claims.role in self.auto_admit
+        readmitted = False
         if previous is not None and previous.admitted:
             admitted = True  # a reconnect keeps its place: it was admitted already
+        elif restored is not None and not admitted:
+            admitted = readmitted = True  # admitted before the server restarted
         participant = Participant(
             id=participant_id,
             name=claims.name,
@@ -450,8 +535,13 @@ class Hearing:
             admitted=admitted,
         )
         self._participants[participant_id] = participant
+        if keeps_silence:
+            self._silenced.add(participant_id)
         if admitted:
             self._log.info("participant %s joined as %s", participant_id, claims.role)
+            if readmitted:
+                self._log.info("participant %s re-admitted after a server restart", participant_id)
+                events.append(ParticipantAdmitted(participant_id, None, "server-restart"))
             events.append(ParticipantJoined(participant._snapshot()))
             if keeps_spotlight:
                 self._spotlight = participant_id
@@ -461,6 +551,8 @@ class Hearing:
         else:
             self._log.info("participant %s waits in the lobby as %s", participant_id, claims.role)
             events.append(ParticipantWaiting(participant._snapshot()))
+        if keeps_silence:
+            events.append(self._floor_event())  # the others learn the muted one's new id
         return events
 
     def admit(self, by: str, participant_id: str, now: float) -> list[Event]:
@@ -511,11 +603,17 @@ class Hearing:
     # --- the floor: who speaks -------------------------------------------------------------------
 
     def silence(self, by: str, participant_id: str, silenced: bool, now: float) -> list[Event]:
-        """The judge mutes (or unmutes) a participant's audio for everyone."""
+        """The judge mutes (or unmutes) a participant's audio for everyone.
+
+        Only someone admitted: a participant waiting in the lobby sends no sound to mute
+        (``forbidden``), and the mute is kept with its admission (:meth:`admission`).
+        """
         judge = self._require_control(by, "mute others")
-        self._require(participant_id)
+        target = self._require(participant_id)
         if participant_id == judge.id:
             raise ProtocolError("forbidden", "the presiding judge cannot mute themself this way")
+        if not target.admitted:
+            raise ProtocolError("forbidden", "a waiting participant cannot be muted")
         if silenced:
             self._silenced.add(participant_id)
         else:
@@ -661,7 +759,8 @@ class Hearing:
         if self._state is not HearingState.open:
             raise ProtocolError("forbidden", f"cannot pause a hearing that is {self._state}")
         changed = self._set_state(HearingState.paused, now)
-        return [changed, RecordingPaused(reason, participant.id, participant.name)]
+        self._pause = RecordingPaused(reason, participant.id, participant.name)
+        return [changed, self._pause]
 
     def resume(self, participant_id: str, now: float) -> list[Event]:
         """Resume the recording after a pause (judge controls only)."""
@@ -671,6 +770,7 @@ class Hearing:
         if self._state is not HearingState.paused:
             raise ProtocolError("forbidden", f"cannot resume a hearing that is {self._state}")
         changed = self._set_state(HearingState.open, now)
+        self._pause = None
         return [changed, RecordingResumed(participant.id, participant.name)]
 
     def end(self, reason: str, now: float) -> list[Event]:
@@ -684,6 +784,8 @@ class Hearing:
         for participant in list(self._participants.values()):
             events.extend(self._remove(participant, LeaveReason.ended))
         events.append(self._set_state(HearingState.closed, now))
+        self._pause = None
+        self._restored.clear()
         events.append(HearingEnded(reason))
         return events
 
