@@ -17,7 +17,9 @@ Impairments, per link and per direction:
   end, set inside the client's namespace with `nsenter`);
 - loss: nftables `numgen random mod 100 < P drop` on UDP in the test namespace's input (uplink)
   and output (downlink) hooks, matched on the server end's name; TCP (signalling) is untouched;
-- blackout: drop all UDP (or all traffic) both ways, then remove the rule.
+- blackout: drop all UDP (or all traffic) both ways, then remove the rule;
+- `wire=True`: the same drops on the veth itself (netdev ingress/egress hooks on the server end),
+  where nobody's send fails (an inet-hook drop makes the server's own sendto fail with EPERM).
 Each link has its own pair of nft chains (`lN_in`, `lN_out`) that are flushed and refilled when
 the link's state changes; the table `inet tingshen_impair` goes away on teardown.
 
@@ -36,12 +38,14 @@ starts is stopped in `finally` (children killed, veths deleted, nft table delete
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import itertools
 import json
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -123,6 +127,11 @@ class Impairment:
     loss_pct: int = 0
     blackout: bool = False
     tcp_too: bool = False
+    #: drop on the wire (netdev hooks on the server end of the veth: ingress for the uplink,
+    #: egress for the downlink) instead of in the server's IP stack. An inet-hook drop of an
+    #: outgoing packet makes the server's own `sendto` fail with EPERM, which tells aioice at once
+    #: that a path is dead; a real link that dies says nothing to either side.
+    wire: bool = False
 
     def describe(self) -> str:
         parts = []
@@ -132,6 +141,8 @@ class Impairment:
             parts.append(f"{self.loss_pct} % loss")
         if self.blackout:
             parts.append("blackout" + (" (all)" if self.tcp_too else " (udp)"))
+        if self.wire and (self.blackout or self.loss_pct):
+            parts.append("on the wire")
         return " + ".join(parts) or "clean"
 
 
@@ -165,6 +176,7 @@ class Lab:
     def __init__(self, names: Sequence[str]) -> None:
         self.links = {name: Link(i + 1, name) for i, name in enumerate(names)}
         self._up = False
+        self._wire: set[int] = set()  # links whose netdev (on the wire) chains exist
 
     def __enter__(self) -> Lab:
         check_isolated()
@@ -236,8 +248,12 @@ class Lab:
     def apply(self, link: Link) -> None:
         """Make the kernel do what `link.impairment` says (idempotent)."""
         imp, n = link.impairment, link.index
+        if imp.wire or n in self._wire:
+            self._apply_wire(link)
         for chain in (f"l{n}_in", f"l{n}_out"):
             _run("nft", f"flush chain inet {TABLE} {chain}")
+            if imp.wire:
+                continue  # dropped on the wire instead
             match = "" if imp.tcp_too else "meta l4proto udp "
             if imp.blackout:
                 _run("nft", f"add rule inet {TABLE} {chain} {match}drop")
@@ -250,6 +266,35 @@ class Lab:
         self._shape(link.server_if, imp.rate_kbit, ())
         if link.pid is not None:
             self._shape(link.client_if, imp.rate_kbit, ("nsenter", "-t", str(link.pid), "-n"))
+
+    def _apply_wire(self, link: Link) -> None:
+        """The link's blackout and loss as drops on the veth itself (`Impairment.wire`): netdev
+        chains bound to the server end, made the first time a link asks for them. IPv4 only,
+        so ARP still works, as it would between the server and its router when the WAN dies."""
+        n, imp = link.index, link.impairment
+        chains = {f"l{n}_wire_in": "ingress", f"l{n}_wire_out": "egress"}
+        if n not in self._wire:
+            _run("nft", "add", "table", "netdev", TABLE)
+            for chain, hook in chains.items():
+                _run(
+                    "nft",
+                    f"add chain netdev {TABLE} {chain} {{ type filter hook {hook} "
+                    f'device "{link.server_if}" priority -10; policy accept; }}',
+                )
+            self._wire.add(n)
+        for chain in chains:
+            _run("nft", f"flush chain netdev {TABLE} {chain}")
+            if not imp.wire:
+                continue
+            match = "meta protocol ip " + ("" if imp.tcp_too else "ip protocol udp ")
+            if imp.blackout:
+                _run("nft", f"add rule netdev {TABLE} {chain} {match}drop")
+            if imp.loss_pct:
+                _run(
+                    "nft",
+                    f"add rule netdev {TABLE} {chain} meta protocol ip ip protocol udp "
+                    f"numgen random mod 100 < {int(imp.loss_pct)} drop",
+                )
 
     @staticmethod
     def _shape(dev: str, rate_kbit: int | None, ns: tuple[str, ...]) -> None:
@@ -265,6 +310,7 @@ class Lab:
     def close(self) -> None:
         if self._up:
             self._up = False
+            self._wire.clear()
             self._cleanup()
 
     @staticmethod
@@ -273,6 +319,7 @@ class Lab:
             if name.startswith(PREFIX):
                 _run("ip", "link", "del", name, check=False)
         _run("nft", "delete", "table", "inet", TABLE, check=False)
+        _run("nft", "delete", "table", "netdev", TABLE, check=False)
 
 
 # -- the server ---------------------------------------------------------------------------------
@@ -984,6 +1031,387 @@ def _event_time(event: dict[str, Any]) -> float:
         with contextlib.suppress(ValueError):
             return _utc(at)
     return 0.0
+
+
+# -- a browser behind a link -----------------------------------------------------------------------
+
+
+class NamespaceHolder:
+    """A process that only holds a fresh network namespace (`unshare -n sleep`).
+
+    Chromium cannot say `ns-ready` as the harness's own clients do, so the link's client end goes
+    into the holder's namespace (by its PID, like a client's) and Chromium is started in there
+    through `nsenter -t PID -n` (`chromium_wrapper`). No named namespace (`ip netns add`) is made:
+    /run/netns belongs to the machine, not to the test."""
+
+    def __init__(self, lab: Lab, link: Link, max_seconds: float = 600.0) -> None:
+        self.link = link
+        self.proc = subprocess.Popen(
+            ["unshare", "-n", "sh", "-c", f"echo ns-ready; exec sleep {int(max_seconds)}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+        try:
+            stdout = self.proc.stdout
+            assert stdout is not None
+            ready, _, _ = select.select([stdout], [], [], 10)
+            line = stdout.readline() if ready else b""
+            if line.strip() != b"ns-ready":
+                raise RuntimeError(f"namespace holder for {link.name} did not start ({line!r})")
+            lab.attach(link, self.proc.pid)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+        if self.proc.stdout is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdout.close()
+
+
+def chromium_wrapper(folder: Path, holder: NamespaceHolder, chromium: Path) -> Path:
+    """An executable for Playwright's `launch(executable_path=...)` that runs Chromium in the
+    holder's namespace. Playwright keeps its pipe transport (the pipe's descriptors pass through
+    nsenter's exec) and its own side stays in the test's namespace, so cutting the link never cuts
+    the test's hold on the browser."""
+    path = folder / f"chromium-in-{holder.link.name}"
+    path.write_text(
+        f'#!/bin/sh\nexec nsenter -t {holder.pid} -n -- {shlex.quote(str(chromium))} "$@"\n'
+    )
+    path.chmod(0o755)
+    return path
+
+
+#: Runs in the hearing page: every 200 ms, what the page shows and what its peer connection
+#: decoded. Each sample: [wall time s, tingshen.state, the banner's data-state, which
+#: RTCPeerConnection (1, 2, ... in the order the page made them), video framesDecoded of that one,
+#: its iceConnectionState, our participant id, how many others the page lists].
+PAGE_SAMPLER = """
+() => {
+  if (window.__linkSamples) return;
+  const samples = [];
+  window.__linkSamples = samples;
+  const ids = new WeakMap();
+  let made = 0;
+  let busy = false;
+  setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const t = window.tingshen;
+      const pc = t.pc;
+      let which = null;
+      let frames = null;
+      if (pc) {
+        if (!ids.has(pc)) ids.set(pc, ++made);
+        which = ids.get(pc);
+        frames = 0;
+        const stats = await pc.getStats();
+        stats.forEach((s) => {
+          if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+        });
+      }
+      const banner = document.querySelector('[data-testid="connection-state"]');
+      samples.push([
+        Date.now() / 1000, t.state, banner ? banner.dataset.state ?? null : null, which, frames,
+        pc ? pc.iceConnectionState : null, t.self ? t.self.id : null, t.participants.length,
+      ]);
+    } finally {
+      busy = false;
+    }
+  }, 200);
+}
+"""
+
+
+def decoded_frame_times(samples: list[list[Any]]) -> list[float]:
+    """Frame arrival times rebuilt from the page's cumulative framesDecoded samples: the frames
+    decoded between two samples of the same peer connection, spread evenly over that interval
+    (a new peer connection starts counting from zero)."""
+    times: list[float] = []
+    for a, b in itertools.pairwise(samples):
+        if a[3] is None or a[3] != b[3] or a[4] is None or b[4] is None:
+            continue
+        n = int(b[4]) - int(a[4])
+        if n <= 0:
+            continue
+        step = (b[0] - a[0]) / n
+        times.extend(a[0] + step * (k + 1) for k in range(min(n, 1000)))
+    return times
+
+
+@dataclass
+class BrowserOutage:
+    """One outage of the browser's link and how the page came back. Times in seconds after the
+    link returned, unless said otherwise."""
+
+    what: str  # "udp" (signalling TCP stays up) or "all"
+    blackout_s: float
+    #: the other participant's video decoding again in the page, sustained (10 fps for 2 s)
+    video_back_s: float | None
+    first_frame_s: float | None  # the first frame the page decoded after the link returned
+    frames_during_blackout: int  # decoded from 1 s after the cut to the link's return
+    #: the page's banner back to `connected` (after it had left it), s after the link returned
+    connected_s: float | None
+    #: the browser's camera and microphone at the other participant again (sustained)
+    uplink_video_back_s: float | None
+    uplink_audio_back_s: float | None
+    #: the banner's states (`data-state`), (s after the cut, state); "-" is no banner
+    states: list[tuple[float, str]]
+    #: new RTCPeerConnections the page made (0: the one it had carried on)
+    new_peer_connections: int
+    new_participant_ids: int  # rejoins the server saw (each join is a new participant id)
+    #: the session's own log lines: state changes and why a connection was dropped
+    console: list[tuple[float, str]]
+    #: the server's timeline about the browser's participant(s), (s after the cut, kind, data)
+    timeline: list[tuple[float, str, dict[str, Any]]]
+    #: network samples of the browser's participant while its link was dark: (s, level, state)
+    evidence: list[tuple[float, str, str]]
+
+
+@dataclass
+class BrowserBlackoutResult:
+    wire: bool  # dropped on the wire (True) or in the server's IP stack
+    outages: list[BrowserOutage]
+    #: the most entries the other participant listed at once for the browser's invitation (name)
+    most_copies_at_peer: int
+    copies_at_peer_at_end: int
+    most_others_in_page: int  # the most participants the page listed at once (1: just the peer)
+    peer_error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+BROWSER_NAME = "县法院"
+
+
+async def run_browser_blackout(
+    workdir: Path,
+    outages: Sequence[tuple[str, float]] = (("udp", 20.0), ("all", 20.0)),
+    before: float = 4.0,
+    observe: float = 30.0,
+    wire: bool = True,
+) -> BrowserBlackoutResult:
+    """Headless Chromium (the party, in its own namespace) and an aiortc publisher (the judge, on a
+    clean link) in one hearing; the browser's link goes dark for each `outages` entry in turn
+    ("udp": all UDP dropped, signalling TCP up; "all": every packet dropped), and after each the
+    page is watched until the judge's video decodes again (sustained) for at most `observe` s.
+    The drops are on the wire (`Impairment.wire`) unless `wire` is false."""
+    from playwright.async_api import async_playwright
+
+    from tests.browser import CHROMIUM, FLAGS
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    console: list[tuple[float, str]] = []
+    marks: list[tuple[str, float, float, float]] = []  # (what, cut at, back at, watched until)
+    with Lab(["peer", "browser"]) as lab:
+        server = ServerProcess(workdir / "data", lab.server_addresses, workdir / "server.log")
+        peer: ClientProcess | None = None
+        holder: NamespaceHolder | None = None
+        try:
+            hearing = server.create_hearing("judge:审判长", f"party:{BROWSER_NAME}")
+            judge_url, party_url = (i["url"] for i in hearing["invites"])
+            total = sum(seconds + observe for _, seconds in outages)
+            peer_link, browser_link = lab.link("peer"), lab.link("browser")
+            peer = ClientProcess(
+                lab,
+                peer_link,
+                invite_via(judge_url, peer_link, server.port),
+                workdir,
+                publish=("audio", "video"),
+                max_seconds=total + 120,
+            )
+            peer.wait_joined()
+            holder = NamespaceHolder(lab, browser_link, max_seconds=total + 180)
+            wrapper = chromium_wrapper(workdir, holder, CHROMIUM)
+            async with async_playwright() as p:
+                # the page is served over plain http from the link's address: Chromium grants
+                # the camera (getUserMedia) only to a secure context, which that origin is not
+                origin = f"http://{browser_link.server_address}:{server.port}"
+                browser = await p.chromium.launch(
+                    executable_path=str(wrapper),
+                    args=[*FLAGS, f"--unsafely-treat-insecure-origin-as-secure={origin}"],
+                    headless=True,
+                )
+                try:
+                    page = await (await browser.new_context()).new_page()
+                    page.on(
+                        "console",
+                        lambda m: (
+                            console.append((time.time(), m.text))
+                            if m.text.startswith("[session]")
+                            else None
+                        ),
+                    )
+                    await page.goto(invite_via(party_url, browser_link, server.port))
+                    await page.get_by_test_id("join-button").click()
+                    await page.evaluate(PAGE_SAMPLER)
+                    if await _watch_page(page, time.time(), 30.0) is None:
+                        raise RuntimeError("the page never decoded the judge's video")
+                    log("browser: joined, decoding the judge's video")
+                    await asyncio.sleep(before)
+                    for what, seconds in outages:
+                        cut_at = time.time()
+                        lab.impair("browser", blackout=True, tcp_too=what == "all", wire=wire)
+                        log(f"browser: link cut for {seconds:.0f} s ({what})")
+                        await asyncio.sleep(seconds)
+                        lab.impair("browser", blackout=False, tcp_too=False)
+                        back_at = time.time()
+                        back = await _watch_page(page, back_at, observe)
+                        log(
+                            "browser: link back; video "
+                            + (
+                                "never back"
+                                if back is None
+                                else f"back after {back - back_at:.1f} s"
+                            )
+                        )
+                        await asyncio.sleep(3.0)  # the uplink and the timeline settle
+                        marks.append((what, cut_at, back_at, time.time()))
+                    samples: list[list[Any]] = await page.evaluate("window.__linkSamples")
+                finally:
+                    await browser.close()
+            report = peer.stop()
+            server.end_hearing(hearing["id"])
+            folder = server.recording_folder(hearing["id"])
+        finally:
+            if peer is not None:
+                peer.kill()
+            if holder is not None:
+                holder.stop()
+            server.stop()
+    events = read_jsonl(folder / "events.jsonl") if folder else []
+    return _browser_blackout_result(samples, console, report, events, marks, wire)
+
+
+async def _watch_page(page: Any, since: float, timeout: float) -> float | None:
+    """Poll the page's samples until video is decoding, sustained, from `since` on and the page
+    says `connected`; return when decoding came back (None: not within `timeout`)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        await asyncio.sleep(0.5)
+        samples: list[list[Any]] = await page.evaluate("window.__linkSamples || []")
+        recent = [s for s in samples if s[0] >= since - 0.5]
+        back = sustained_after(
+            decoded_frame_times(recent), since, SUSTAINED_FPS["video"], time.time()
+        )
+        if back is not None and recent and recent[-1][1] == "connected":
+            return back
+    return None
+
+
+def _browser_blackout_result(
+    samples: list[list[Any]],
+    console: list[tuple[float, str]],
+    peer: dict[str, Any],
+    events: list[dict[str, Any]],
+    marks: list[tuple[str, float, float, float]],
+    wire: bool,
+) -> BrowserBlackoutResult:
+    frames = decoded_frame_times(samples)
+    our_ids = {str(s[6]) for s in samples if s[6]}
+    named = {
+        str(e["data"].get("participant"))
+        for e in events
+        if e.get("kind") == "join" and e.get("data", {}).get("name") == BROWSER_NAME
+    }
+    ids = our_ids | named
+    # what the peer received from the browser, whichever participant id it had at the time
+    uplink: dict[str, list[float]] = {"audio": [], "video": []}
+    for owner, kinds in peer["received"].items():
+        if owner in ids:
+            for kind in uplink:
+                uplink[kind] += [t[0] if isinstance(t, list) else t for t in kinds.get(kind, [])]
+    outages = []
+    for what, cut_at, back_at, until in marks:
+        inside = [s for s in samples if cut_at - 0.5 <= s[0] <= until]
+        states: list[tuple[float, str]] = []
+        for s in inside:
+            state = s[2] or "-"
+            if not states or states[-1][1] != state:
+                states.append((round(s[0] - cut_at, 1), state))
+        left = next((s[0] for s in inside if s[2] != "connected"), None)
+        connected = None
+        if left is not None:
+            connected = next((s[0] for s in inside if s[0] > left and s[2] == "connected"), None)
+        before = {s[3] for s in samples if s[0] < cut_at and s[3] is not None}
+        made = {s[3] for s in inside if s[3] is not None} - before
+        ids_before = {s[6] for s in samples if s[0] < cut_at and s[6]}
+        ids_after = {s[6] for s in inside if s[6]} - ids_before
+        back = sustained_after(frames, back_at, SUSTAINED_FPS["video"], until)
+        first = min((t for t in frames if t >= back_at), default=None)
+        timeline = []
+        evidence = []
+        for e in events:
+            data = e.get("data", {})
+            who = str(data.get("participant") or data.get("participantId") or "")
+            at = _event_time(e)
+            if who not in ids or not cut_at - 0.5 <= at <= until:
+                continue
+            if e.get("kind") == "network":
+                if at <= back_at:
+                    evidence.append(
+                        (round(at - cut_at, 1), str(data.get("level")), str(data.get("state")))
+                    )
+            else:
+                timeline.append((round(at - cut_at, 1), str(e.get("kind")), data))
+        up = {
+            kind: sustained_after(times, back_at, SUSTAINED_FPS[kind], until)
+            for kind, times in uplink.items()
+        }
+        outages.append(
+            BrowserOutage(
+                what=what,
+                blackout_s=round(back_at - cut_at, 1),
+                video_back_s=None if back is None else round(back - back_at, 2),
+                first_frame_s=None if first is None else round(first - back_at, 2),
+                frames_during_blackout=count_between(frames, cut_at + 1.0, back_at),
+                connected_s=None if connected is None else round(connected - back_at, 2),
+                uplink_video_back_s=None
+                if up["video"] is None
+                else round(up["video"] - back_at, 2),
+                uplink_audio_back_s=None
+                if up["audio"] is None
+                else round(up["audio"] - back_at, 2),
+                states=states,
+                new_peer_connections=len(made),
+                new_participant_ids=len(ids_after),
+                console=[
+                    (round(t - cut_at, 1), text) for t, text in console if cut_at <= t <= until
+                ],
+                timeline=timeline,
+                evidence=evidence,
+            )
+        )
+    # the peer's list of the others, replayed from the server's messages
+    present: dict[str, str] = {}
+    most = 0
+    for _, kind, data in peer["messages"]:
+        if kind == "participant-joined" and isinstance(data.get("participant"), dict):
+            p = data["participant"]
+            present[str(p.get("id"))] = str(p.get("name"))
+        elif kind == "participant-left":
+            present.pop(str(data.get("participantId")), None)
+        most = max(most, sum(1 for name in present.values() if name == BROWSER_NAME))
+    return BrowserBlackoutResult(
+        wire=wire,
+        outages=outages,
+        most_copies_at_peer=most,
+        copies_at_peer_at_end=sum(1 for name in present.values() if name == BROWSER_NAME),
+        most_others_in_page=max((int(s[7]) for s in samples), default=0),
+        peer_error=peer.get("error"),
+    )
 
 
 # -- the client subprocess ------------------------------------------------------------------------

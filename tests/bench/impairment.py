@@ -1,7 +1,9 @@
 """Impairment benchmark: what thin, lossy and broken links do to a hearing, scenario by scenario.
 
     unshare -n sh -c 'ip link set lo up; python tests/bench/impairment.py'
-    python tests/bench/impairment.py [--json] [--scenarios thin-links,blackout,blackout-all,lossy-publisher]
+    python tests/bench/impairment.py [--json]
+                                     [--scenarios thin-links,blackout,blackout-all,lossy-publisher,
+                                                  browser-blackout]
                                      [--seconds 30] [--blackout 20] [--logs DIR]
                                      [--experiment duplicate-audio]
 
@@ -22,6 +24,12 @@ for rate, nftables `numgen random` for loss and blackouts) and prints scenario -
   keeps of the publisher's audio (the recorder takes its frames from aiortc's jitter buffer).
 - blackout-all: the same with signalling TCP cut too (the server drops the socket after its 15 s
   heartbeat; HearingClient itself never rejoins, the terminal application does).
+- browser-blackout: headless Chromium (in its own namespace) and an aiortc publisher in one
+  hearing; the browser's link loses all UDP for `--blackout` seconds, then everything for as long
+  (dropped on the wire). Per outage: seconds until the page decodes the publisher's video again
+  (sustained 10 fps for 2 s), its banner says `connected`, and the browser's camera and microphone
+  reach the publisher again; the banner's states, the page's own log (why it dropped an attempt),
+  how many times it rejoined, and the server's timeline about it.
 
 `--experiment duplicate-audio` runs the server with every forwarded audio packet sent a second
 time 40 ms later (a sketch of server-side audio redundancy; nothing in server/ changes).
@@ -30,6 +38,7 @@ time 40 ms later (a sketch of server-side audio redundancy; nothing in server/ c
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 import sys
@@ -45,16 +54,18 @@ if str(ROOT) not in sys.path:
 
 from tests.impairment import (  # noqa: E402 (the path above first)
     BlackoutResult,
+    BrowserBlackoutResult,
     Impairment,
     NotIsolated,
     ThinLinksResult,
     check_isolated,
     log,
     run_blackout,
+    run_browser_blackout,
     run_thin_links,
 )
 
-SCENARIOS = ("thin-links", "blackout", "blackout-all", "lossy-publisher")
+SCENARIOS = ("thin-links", "blackout", "blackout-all", "lossy-publisher", "browser-blackout")
 EXPERIMENT_SERVER = ("-m", "tests.bench.impairment", "serve-duplicating-audio")
 
 
@@ -165,6 +176,42 @@ def print_blackout(name: str, result: BlackoutResult) -> None:
     )
 
 
+def print_browser_blackout(name: str, result: BrowserBlackoutResult) -> None:
+    where = "on the wire" if result.wire else "in the server's IP stack"
+    print(f"\n{name}: Chromium's link dark, dropped {where} (s after the link returned)")
+    print(
+        f"{'outage':<14}{'video back':>11}{'first frame':>12}{'banner ok':>10}"
+        f"{'cam at peer':>12}{'mic at peer':>12}{'rejoins':>8}"
+    )
+
+    def s(value: float | None) -> str:
+        return "never" if value is None else f"{value:.2f}"
+
+    for o in result.outages:
+        label = f"{o.what} {o.blackout_s:.0f} s"
+        print(
+            f"{label:<14}{s(o.video_back_s):>11}{s(o.first_frame_s):>12}{s(o.connected_s):>10}"
+            f"{s(o.uplink_video_back_s):>12}{s(o.uplink_audio_back_s):>12}"
+            f"{o.new_participant_ids:>8}"
+        )
+    for o in result.outages:
+        print(f"{o.what} {o.blackout_s:.0f} s, s after the cut:")
+        print("  banner: " + ", ".join(f"{t:g} {state}" for t, state in o.states))
+        print("  page: " + "; ".join(f"{t:g} {text}" for t, text in o.console))
+        what = []
+        for t, kind, data in o.timeline:
+            if kind in ("disconnected", "leave", "join", "connection"):
+                detail = data.get("state") or data.get("reason")
+                what.append(f"{t:g} {kind}" + (f" ({detail})" if detail else ""))
+        print("  server timeline: " + ", ".join(what))
+        levels = sorted({level for _, level, _ in o.evidence})
+        print(f"  network evidence while dark: {len(o.evidence)} samples, levels {levels}")
+    print(
+        f"the browser in the publisher's list: at most {result.most_copies_at_peer} at once, "
+        f"{result.copies_at_peer_at_end} at the end"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     if args_in[:1] == ["serve-duplicating-audio"]:
@@ -206,6 +253,17 @@ def main(argv: list[str] | None = None) -> int:
                 out["scenarios"][name] = {"rows": thin_links_rows(name, thin), **thin.to_json()}
                 if not args.json:
                     print_thin_links(name, thin)
+            elif name == "browser-blackout":
+                page = asyncio.run(
+                    run_browser_blackout(
+                        workdir / name,
+                        outages=(("udp", args.blackout), ("all", args.blackout)),
+                        observe=max(args.after, 20.0),
+                    )
+                )
+                out["scenarios"][name] = page.to_json()
+                if not args.json:
+                    print_browser_blackout(name, page)
             else:
                 dark = run_blackout(
                     workdir / name,

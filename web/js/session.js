@@ -7,6 +7,9 @@
  * one, so a late message or close from an abandoned attempt can do nothing. A lost attempt is torn down
  * whole and a fresh one started after a backoff (1 s, 2 s, 4 s … at most 10 s), with the same token:
  * aiortc has no ICE restart, so a new peer connection is the only repair the server can take part in.
+ * The backoff spaces the *starts* of attempts: an attempt that itself waited that long on a dead link was
+ * the pause already, and more waiting would only delay the repair once the link is back. An attempt whose
+ * socket never opened (the link is silent) reached no server and is retried after the shortest delay.
  *
  * `state` is what the banner shows:
  *   idle -> connecting -> connected <-> reconnecting -> ... ; and the final states left / ended / failed /
@@ -40,6 +43,13 @@ const WELCOME_TIMEOUT_MS = 15000;
 const MEDIA_TIMEOUT_MS = 20000;
 /** `disconnected` often heals by itself (a lost burst on a thin link); give it this long first. */
 const DISCONNECTED_GRACE_MS = 8000;
+/**
+ * A socket not open after this long is abandoned for a fresh one. On a link that died, the OS retries
+ * the TCP handshake ever more slowly (SYNs 1, 3, 7, 15 s after the first, on Linux), so a link that came
+ * back could wait 8 s for the next SYN and then the welcome timeout; a new socket tries at once. Opening
+ * takes a few round trips (TCP, TLS, upgrade): well under this even on a 700 ms satellite hop.
+ */
+const OPEN_TIMEOUT_MS = 6000;
 /** With no offer this long after `welcome` (nothing to receive, nothing to send), we are connected. */
 const NO_MEDIA_GRACE_MS = 3000;
 
@@ -118,6 +128,9 @@ function normalizeIceServers(list) {
 class Connection {
   constructor(channel) {
     this.channel = channel;
+    this.startedAt = Date.now();
+    /** The socket opened: something reached the server. */
+    this.opened = false;
     this.peer = null;
     this.welcomed = false;
     this.offersBeforeWelcome = [];
@@ -392,6 +405,7 @@ export class HearingSession extends EventTarget {
     this.conn = conn;
     const { channel } = conn;
     channel.addEventListener("open", () => {
+      conn.opened = true;
       if (conn === this.conn) channel.send({ type: "join", token: this.token });
     });
     channel.addEventListener("message", (event) => {
@@ -400,13 +414,20 @@ export class HearingSession extends EventTarget {
     channel.addEventListener("close", (event) => {
       if (conn === this.conn) this.#lost(conn, `socket closed (${event.detail.code})`);
     });
+    conn.after(OPEN_TIMEOUT_MS, () => {
+      if (!conn.opened) this.#lost(conn, "socket did not open", { silent: true });
+    });
     conn.after(WELCOME_TIMEOUT_MS, () => {
       if (!conn.welcomed) this.#lost(conn, "no welcome");
     });
   }
 
-  /** The current attempt broke: drop it and try again after the backoff. */
-  #lost(conn, why) {
+  /**
+   * The current attempt broke: drop it and try again after the backoff, counted from the attempt's start
+   * (at least `BACKOFF_INITIAL_MS` from now), or after `BACKOFF_INITIAL_MS` if `silent` (the socket never
+   * opened: nothing reached the server).
+   */
+  #lost(conn, why, { silent = false } = {}) {
     if (conn !== this.conn) return;
     console.warn("[session] connection lost:", why);
     this.conn = null; // first: closing fires the channel's close event, which must find it abandoned
@@ -416,7 +437,14 @@ export class HearingSession extends EventTarget {
     // Keep the participant list (the grid does not flash empty); the next welcome replaces it.
     this.dispatchEvent(new Event("remotetracks"));
     this.attempt += 1;
-    const delayMs = backoffDelay(this.attempt);
+    let delayMs;
+    if (silent) {
+      delayMs = BACKOFF_INITIAL_MS; // nothing reached the server: nothing to spare it
+    } else if (conn.opened) {
+      delayMs = Math.max(BACKOFF_INITIAL_MS, backoffDelay(this.attempt) - (Date.now() - conn.startedAt));
+    } else {
+      delayMs = backoffDelay(this.attempt); // refused before opening: the server may be restarting
+    }
     this.#setState("reconnecting");
     this.#setRetry({ attempt: this.attempt, delayMs });
     this.retryTimer = setTimeout(() => {
