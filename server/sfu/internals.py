@@ -15,6 +15,7 @@ import logging
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -431,6 +432,61 @@ def use_media_sockets(pc: RTCPeerConnection) -> None:
         await gather()
 
     setattr(pc, _PC + "gather", gather_on_media_sockets)
+
+
+#: An incoming check on a pair whose own check is still in progress re-sends that check's request at
+#: once, at most this often per pair.
+TRIGGERED_RESEND_INTERVAL = 0.2
+
+
+def prompt_triggered_checks(pc: RTCPeerConnection) -> None:
+    """Answer a peer's connectivity check with one of our own at once (RFC 8445 section 7.3.1.4).
+
+    aioice starts a triggered check only for a pair that is Waiting, Frozen or Failed. For a pair
+    whose check is In-Progress it leaves the transaction to its retransmission timer (0.5, 1.5, 3.5,
+    7.5, 15.5 s after it began). After an outage of the client's link, a rejoining browser's checks
+    reach us at once, but our own check on that pair (sent into the dark) only goes out again at
+    its next retransmission: up to ~8 s before the pair succeeds and the controlling side (the
+    server) can nominate it. The RFC cancels the In-Progress transaction and checks again; we
+    re-send the pending request now instead (same transaction, so its response completes the check).
+
+    Like `use_media_sockets`, installed on each aioice connection from the pc's `__gather`.
+    """
+    gather = getattr(pc, _PC + "gather")
+    transports = getattr(pc, _PC + "iceTransports")
+
+    async def gather_and_prompt() -> None:
+        for transport in transports:
+            _install_triggered_resend(transport._connection)
+        await gather()
+
+    setattr(pc, _PC + "gather", gather_and_prompt)
+
+
+def _install_triggered_resend(connection: aioice.ice.Connection) -> None:
+    if getattr(connection, "_tingshen_triggered_resend", False):
+        return
+    check_incoming = connection.check_incoming
+    resent: dict[int, float] = {}
+
+    def check_incoming_and_resend(message: Any, addr: tuple[str, int], protocol: Any) -> None:
+        check_incoming(message, addr, protocol)
+        now = time.monotonic()
+        for pair in connection._check_list:
+            if pair.protocol is not protocol or pair.remote_addr != addr:
+                continue
+            if pair.state != aioice.ice.CandidatePair.State.IN_PROGRESS:
+                return
+            if now - resent.get(id(pair), 0.0) < TRIGGERED_RESEND_INTERVAL:
+                return
+            resent[id(pair)] = now
+            for transaction in list(protocol.transactions.values()):
+                if getattr(transaction, "_Transaction__addr", None) == addr:
+                    protocol.send_stun(transaction._Transaction__request, addr)  # type: ignore[attr-defined]
+            return
+
+    connection.check_incoming = check_incoming_and_resend  # type: ignore[method-assign]
+    connection._tingshen_triggered_resend = True  # type: ignore[attr-defined]
 
 
 def check() -> list[str]:

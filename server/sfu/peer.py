@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 #: No RTX: retransmissions go on the media SSRC, which keeps the forwarder's NACK path one line.
 CODECS = {"audio": "audio/opus", "video": "video/VP8"}
 ANSWER_TIMEOUT = 15.0
+#: Candidates kept from before the first answer is applied (a browser has a handful).
+MAX_EARLY_CANDIDATES = 32
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class Peer:
             RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
         internals.use_media_sockets(self.pc)  # media_ports, nat_1_1_mapping (settings)
+        internals.prompt_triggered_checks(self.pc)  # fast ICE recovery after an outage
         self._send_offer = send_offer
         self._on_published = on_published
         self._on_failed = on_failed
@@ -109,6 +112,8 @@ class Peer:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._active: set[str] = set()  # published kinds whose m-line the client sends on
+        #: Trickled candidates that came before the answer they belong to was applied.
+        self._early_candidates: list[RTCIceCandidate | None] = []
         self.pc.on("connectionstatechange", self._on_connection_state)
         self.connection_state = "new"
 
@@ -269,6 +274,7 @@ class Peer:
                 await self._send_offer(self._describe_offer())
                 sdp = await asyncio.wait_for(asyncio.shield(self._answer), ANSWER_TIMEOUT)
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+                await self._apply_early_candidates()
                 for slot in self.slots:
                     slot.activate()
                     if slot.kind == "audio" and self._audio_redundancy != "off":
@@ -333,13 +339,30 @@ class Peer:
                 parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
             except Exception:
                 raise ProtocolError("bad-message", "malformed ICE candidate") from None
+        if parsed is not None:
+            parsed.sdpMid = sdp_mid
+            parsed.sdpMLineIndex = index if index is not None else (0 if sdp_mid is None else None)
         if self.pc.remoteDescription is None:
-            return  # candidates before the first answer: the answer SDP carries them anyway
+            # A browser trickles candidates right behind its answer, which the negotiation task
+            # has not applied yet: keep them for it (dropped, a rejoin after an outage had only
+            # peer-reflexive discovery to go on, and that needs the client's checks to get through).
+            if len(self._early_candidates) < MAX_EARLY_CANDIDATES:
+                self._early_candidates.append(parsed)
+            return
+        await self._add_parsed_candidate(parsed)
+
+    async def _apply_early_candidates(self) -> None:
+        early, self._early_candidates = self._early_candidates, []
+        for candidate in early:
+            try:
+                await self._add_parsed_candidate(candidate)
+            except ProtocolError as exc:
+                logger.info("peer %s: early candidate refused: %s", self.participant_id, exc)
+
+    async def _add_parsed_candidate(self, parsed: RTCIceCandidate | None) -> None:
         if parsed is None:
             await self.pc.addIceCandidate(None)
             return
-        parsed.sdpMid = sdp_mid
-        parsed.sdpMLineIndex = index if index is not None else (0 if sdp_mid is None else None)
         try:
             await self.pc.addIceCandidate(parsed)
         except Exception:
