@@ -8,6 +8,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +20,7 @@ from server.db import HearingRow, InviteRow, new_id, utcnow
 from signaling.errors import ProtocolError
 from signaling.hearing import HearingKind
 from signaling.ratelimit import TokenBucket
-from signaling.roles import Role, parse_role
+from signaling.roles import Role, grants, parse_role
 from signaling.tokens import new_join_code, normalize_join_code
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,12 @@ MAX_INVITES = 100
 class InviteIn(BaseModel):
     role: str
     name: str = Field(min_length=1, max_length=64)
+    court: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Code of the court the invitee joins from (GET /api/courts); "
+        "absent: the hearing's court (and it follows that court if the hearing's changes)",
+    )
 
 
 class HearingIn(BaseModel):
@@ -87,6 +94,36 @@ async def read_json(request: web.Request) -> Any:
         ) from None
 
 
+def unknown_invite_court(services: state.Services, invites: list[InviteIn]) -> web.Response | None:
+    """A 400 ``unknown-court`` naming the first invitation whose court is not configured."""
+    for index, invite in enumerate(invites):
+        if invite.court is not None and invite.court not in services.courts:
+            return json_error(
+                400, "unknown-court", f"invites[{index}]: no court with code {invite.court!r}"
+            )
+    return None
+
+
+def cross_court_refusal(
+    kind: HearingKind, court: str, invites: Iterable[tuple[Role, str | None]]
+) -> web.Response | None:
+    """A 400 ``cross-court-needs-two-courts`` when a cross-court hearing's invitations (role, court)
+    are not at two courts at least. Observers do not count: they watch unseen, from anywhere;
+    a cross-court hearing is courtroom endpoints in two courts. ``court`` is the hearing's."""
+    if kind is not HearingKind.cross_court:
+        return None
+    courts = {c or court for role, c in invites if grants(role).visible}
+    if len(courts) >= 2:
+        return None
+    where = f"all are at {next(iter(courts))!r}" if courts else "there are none"
+    return json_error(
+        400,
+        "cross-court-needs-two-courts",
+        "a cross-court hearing needs invitations (observers aside) at two courts at least, "
+        f"and {where}: name the court of the invitations at the other court",
+    )
+
+
 def new_invites(
     hearing_id: str, roles: list[Role], invites: list[InviteIn], expires: dt.datetime
 ) -> list[InviteRow]:
@@ -97,6 +134,7 @@ def new_invites(
             hearing_id=hearing_id,
             role=role.value,
             name=invite.name,
+            court=invite.court,
             code=new_join_code(secrets.token_bytes(16)),
             expires_at=expires,
         )
@@ -104,7 +142,14 @@ def new_invites(
     ]
 
 
-def _invite_wire(services: state.Services, hearing_id: str, invite: InviteRow) -> dict[str, Any]:
+def _invite_wire(
+    services: state.Services, hearing_id: str, invite: InviteRow, hearing_court: str | None = None
+) -> dict[str, Any]:
+    """An invitation as the API shows it; ``court`` is its own, else ``hearing_court``.
+
+    Its token carries a ``court`` claim only when the invitation names a court: without one the
+    participant is at the hearing's court, whatever that is when they join.
+    """
     expires = invite.expires_at
     if expires.tzinfo is None:
         expires = expires.replace(tzinfo=dt.UTC)
@@ -115,10 +160,12 @@ def _invite_wire(services: state.Services, hearing_id: str, invite: InviteRow) -
         time.time(),
         max(expires.timestamp() - time.time(), 1.0),
         participant_key=invite.id,
+        court=invite.court,
     )
     return {
         "role": invite.role,
         "name": invite.name,
+        "court": invite.court or hearing_court,
         "url": f"{services.settings.base_url}/hearing?token={quote(token)}",
         "code": invite.code,
         "expiresAt": expires.isoformat(),
@@ -154,6 +201,11 @@ async def create_hearing(request: web.Request) -> web.Response:
     court = body.court or services.default_court
     if court not in services.courts:
         return json_error(400, "unknown-court", f"no court with code {court!r}")
+    refusal = unknown_invite_court(services, body.invites) or cross_court_refusal(
+        body.kind, court, ((role, i.court) for role, i in zip(roles, body.invites, strict=True))
+    )
+    if refusal is not None:
+        return refusal
     expires = utcnow() + dt.timedelta(hours=services.settings.token_ttl_hours)
 
     def store() -> tuple[HearingRow, list[InviteRow]]:
@@ -174,7 +226,10 @@ async def create_hearing(request: web.Request) -> web.Response:
     row, invites = await asyncio.to_thread(store)
     logger.info("hearing %s created: %s %s", row.id, court, body.case_number)
     return web.json_response(
-        {**_hearing_wire(row), "invites": [_invite_wire(services, row.id, i) for i in invites]},
+        {
+            **_hearing_wire(row),
+            "invites": [_invite_wire(services, row.id, i, row.court) for i in invites],
+        },
         status=201,
     )
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from server import archive_cli
 from server.state import ADMIN_TOKEN_FILE
+from signaling.tokens import COURT_CODE
 
 KINDS = ["hearing", "cross-court", "arraignment", "meeting", "observation", "petition"]
 DEFAULT_SERVER = "http://127.0.0.1:8080"
@@ -151,13 +152,28 @@ def _print_demo(settings: Any) -> None:
     threading.Thread(target=run, daemon=True).start()
 
 
+def parse_invite(spec: str) -> dict[str, str]:
+    """``ROLE:NAME`` or ``ROLE:NAME@COURT`` as an invitation of the API (``{role, name, court}``).
+
+    The role ends at the first ``:``; the court is what follows the last ``@``, a court code
+    (``a-z``, digits, ``-``: ``judge:审判长@shiqu``). A Chinese or Tibetan name holds neither
+    character, so the two never clash; a name that holds an ``@`` names its court after it
+    (``observer:a@b@gz-zy``). Without ``@COURT`` the invitee is at the hearing's court.
+    """
+    role, sep, rest = spec.partition(":")
+    name, at, court = rest.rpartition("@")
+    if not at:
+        name, court = rest, ""
+    if not sep or not role or not name or (at and not COURT_CODE.fullmatch(court)):
+        raise CliError(f"--invite {spec!r}: expected ROLE:NAME or ROLE:NAME@COURT (a court code)")
+    invite = {"role": role, "name": name}
+    if court:
+        invite["court"] = court
+    return invite
+
+
 def cmd_hearing_create(args: argparse.Namespace) -> int:
-    invites = []
-    for spec in args.invite or []:
-        role, sep, name = spec.partition(":")
-        if not sep or not role or not name:
-            raise CliError(f"--invite {spec!r}: expected ROLE:NAME")
-        invites.append({"role": role, "name": name})
+    invites = [parse_invite(spec) for spec in args.invite or []]
     body: dict[str, Any] = {
         "caseNumber": args.case,
         "kind": args.kind,
@@ -174,14 +190,16 @@ def cmd_hearing_create(args: argparse.Namespace) -> int:
             "caseNumber": result["caseNumber"],
             "kind": result["kind"],
             "invites": [
-                {k: i[k] for k in ("role", "name", "url", "code")} for i in result["invites"]
+                {k: i[k] for k in ("role", "name", "court", "url", "code")}
+                for i in result["invites"]
             ],
         }
         print(json.dumps(out, ensure_ascii=False, indent=2))
     else:
         print(f"hearing {result['id']}  {result['court']}  {result['caseNumber']}")
         for invite in result["invites"]:
-            print(f"  {invite['role']:<12} {invite['name']:<16} code {invite['code']}")
+            court = f"  @{invite['court']}" if invite["court"] != result["court"] else ""
+            print(f"  {invite['role']:<12} {invite['name']:<16} code {invite['code']}{court}")
             print(f"    {invite['url']}")
     return 0
 
@@ -234,7 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--court", help="court code (default: the intermediate court)")
     create.add_argument("--case", required=True, help="case number")
     create.add_argument("--kind", choices=KINDS, default="hearing")
-    create.add_argument("--invite", action="append", metavar="ROLE:NAME")
+    create.add_argument(
+        "--invite",
+        action="append",
+        metavar="ROLE:NAME[@COURT]",
+        help="an invitation; @COURT: the court code the invitee joins from (default: --court); "
+        "repeatable",
+    )
     create.add_argument(
         "--auto-admit",
         action="append",

@@ -128,6 +128,8 @@ class InviteRow(Base):
     code_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: Set when the judge ejects this invitation's holder (revision 0004).
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: The code of the court the invitee is at; None: the hearing's court (revision 0006).
+    court: Mapped[str | None] = mapped_column(String(32), nullable=True)
     hearing: Mapped[HearingRow] = relationship(back_populates="invites")
 
 

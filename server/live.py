@@ -37,6 +37,7 @@ from signaling.hearing import (
     HearingEnded,
     HearingState,
     NoteTaken,
+    Participant,
     ParticipantAdmitted,
     ParticipantEjected,
     ParticipantJoined,
@@ -547,7 +548,9 @@ class LiveHearing:
         for event in events:
             if isinstance(event, ParticipantJoined):
                 p = event.participant
-                self.recorder.event("join", {"participant": p.id, "name": p.name, "role": p.role})
+                self.recorder.event(
+                    "join", {"participant": p.id, "name": p.name, "role": p.role, **_court_of(p)}
+                )
             elif isinstance(event, ParticipantLeft):
                 self.recorder.event(
                     "leave", {"participant": event.participant_id, "reason": event.reason}
@@ -564,7 +567,8 @@ class LiveHearing:
             elif isinstance(event, ParticipantWaiting):
                 p = event.participant
                 self.recorder.event(
-                    "waiting", {"participant": p.id, "name": p.name, "role": p.role}
+                    "waiting",
+                    {"participant": p.id, "name": p.name, "role": p.role, **_court_of(p)},
                 )
             elif isinstance(event, ParticipantAdmitted):
                 admit: dict[str, object] = {"participant": event.participant_id, "by": event.by}
@@ -624,6 +628,13 @@ class LiveHearing:
         if self.recorder is not None:
             self.recorder.event("server-shutdown", {})
             await self.recorder.stop("interrupted")
+
+
+def _court_of(participant: Participant) -> dict[str, str]:
+    """Where the participant was, for the timeline: the code and the name it had then."""
+    if participant.court is None:
+        return {}
+    return {"court": participant.court.code, "courtName": participant.court.name}
 
 
 def _encode_event(event: Event, hearing: Hearing) -> str | None:

@@ -23,15 +23,17 @@ from server.api import (
     InviteIn,
     _hearing_wire,
     _invite_wire,
+    cross_court_refusal,
     json_error,
     new_invites,
     read_json,
     require_admin,
+    unknown_invite_court,
 )
 from server.db import HearingRow, InviteRow, utcnow
 from signaling.errors import ProtocolError
 from signaling.hearing import HearingKind, HearingState
-from signaling.roles import parse_role
+from signaling.roles import Role, parse_role
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +65,8 @@ def _detail(services: state.Services, row: HearingRow, invites: list[InviteRow])
     wire = _hearing_wire(row)
     wire["autoAdmit"] = [r for r in row.auto_admit.split(",") if r]
     wire["invites"] = [
-        {**_invite_wire(services, row.id, i), "revoked": i.revoked_at is not None} for i in invites
+        {**_invite_wire(services, row.id, i, row.court), "revoked": i.revoked_at is not None}
+        for i in invites
     ]
     return wire
 
@@ -101,13 +104,23 @@ async def update_hearing(request: web.Request) -> web.Response:
     if patch.kind is HearingKind.consultation:
         return json_error(400, "bad-request", "consultation rooms are opened from a hearing")
 
-    def apply() -> tuple[str, HearingRow | None, list[InviteRow]]:
+    def apply() -> tuple[str | web.Response, HearingRow | None, list[InviteRow]]:
         with services.db.session() as s:
             row = s.get(HearingRow, hearing_id)
             if row is None:
                 return "missing", None, []
             if row.state != HearingState.scheduled or hearing_id in services.live:
                 return "opened", row, []
+            invites = list(s.scalars(select(InviteRow).where(InviteRow.hearing_id == row.id)))
+            if patch.kind is not None or patch.court is not None:
+                # Made cross-court, or moved: its invitations must still span two courts.
+                refusal = cross_court_refusal(
+                    patch.kind or HearingKind(row.kind),
+                    patch.court or row.court,
+                    ((Role(i.role), i.court) for i in invites if i.revoked_at is None),
+                )
+                if refusal is not None:
+                    return refusal, None, []
             if patch.court is not None:
                 row.court = patch.court
             if patch.case_number is not None:
@@ -118,10 +131,11 @@ async def update_hearing(request: web.Request) -> web.Response:
                 row.sealed = patch.sealed
             if auto_admit is not None:
                 row.auto_admit = ",".join(auto_admit)
-            invites = list(s.scalars(select(InviteRow).where(InviteRow.hearing_id == row.id)))
             return "ok", row, invites
 
     outcome, row, invites = await asyncio.to_thread(apply)
+    if isinstance(outcome, web.Response):
+        return outcome
     if outcome == "missing" or row is None:
         return json_error(404, "hearing-not-found", "no such hearing")
     if outcome == "opened":
@@ -144,6 +158,9 @@ async def add_invites(request: web.Request) -> web.Response:
         return json_error(400, "bad-request", exc.errors(include_url=False)[0]["msg"])
     except ProtocolError as error:
         return json_error(400, error.code, error.message)
+    refusal = unknown_invite_court(services, body.invites)
+    if refusal is not None:
+        return refusal
     expires = utcnow() + dt.timedelta(hours=services.settings.token_ttl_hours)
 
     def store() -> tuple[HearingRow | None, list[InviteRow]]:
@@ -161,7 +178,7 @@ async def add_invites(request: web.Request) -> web.Response:
     if not invites:
         return json_error(409, "hearing-ended", "the hearing has ended")
     return web.json_response(
-        {"invites": [_invite_wire(services, row.id, i) for i in invites]}, status=201
+        {"invites": [_invite_wire(services, row.id, i, row.court) for i in invites]}, status=201
     )
 
 
@@ -206,10 +223,24 @@ def openapi_paths() -> dict[str, Any]:
         }
 
     ok = {"description": "OK", "content": {"application/json": {}}}
+    invite_courts = (
+        "Each invitation may name the court its invitee joins from (`court`, a code of "
+        "GET /api/courts; absent: the hearing's court); a code not configured is 400 "
+        "`unknown-court`. Each invitation in the answer has `court` (its own, else the hearing's)."
+    )
     return {
+        "/api/courts": {
+            "get": {
+                "summary": "The configured courts: code, name, name_en, level (no token needed)",
+                "responses": {"200": ok},
+            },
+        },
         "/api/hearings": {
             "post": {
                 "summary": "Create a hearing with its invitations (admin)",
+                "description": invite_courts
+                + " A `cross-court` hearing must have invitations (observers aside) at two "
+                "courts at least, else 400 `cross-court-needs-two-courts`.",
                 "requestBody": body(HearingIn),
                 "responses": {"201": ok, "400": error, "401": error},
             },
@@ -223,6 +254,9 @@ def openapi_paths() -> dict[str, Any]:
             },
             "patch": {
                 "summary": "Change a scheduled hearing",
+                "description": "Making it `cross-court`, or moving a cross-court hearing to "
+                "another court, is 400 `cross-court-needs-two-courts` unless its invitations "
+                "(observers and revoked ones aside) are still at two courts at least.",
                 "parameters": [hearing_id],
                 "requestBody": body(HearingPatch),
                 "responses": {"200": ok, "400": error, "404": error, "409": error},
@@ -231,6 +265,7 @@ def openapi_paths() -> dict[str, Any]:
         "/api/hearings/{hearing_id}/invites": {
             "post": {
                 "summary": "Add invitations",
+                "description": invite_courts,
                 "parameters": [hearing_id],
                 "requestBody": body(InvitesIn),
                 "responses": {"201": ok, "400": error, "404": error, "409": error},

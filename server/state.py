@@ -32,6 +32,7 @@ from signaling.hearing import (
     HearingState,
     RecordingPaused,
 )
+from signaling.hearing import Court as ShownCourt
 from signaling.ratelimit import TokenBucket
 from signaling.roles import Role
 from signaling.tokens import TokenAuthority
@@ -143,6 +144,8 @@ class Services:
     def __init__(self, settings: Settings, courts: list[Court]) -> None:
         self.settings = settings
         self.courts = {c.code: c for c in courts}
+        #: The same courts as a hearing shows them on participants (code and display names).
+        self.court_names = {c.code: ShownCourt(c.code, c.name, c.name_en) for c in courts}
         self.default_court = next((c for c in courts if c.level == "intermediate"), courts[0]).code
         settings.data.mkdir(parents=True, exist_ok=True)
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
@@ -259,6 +262,7 @@ class Services:
                 HearingState(row.state),
             )
             hearing.auto_admit = frozenset(Role(r) for r in row.auto_admit.split(",") if r)
+            hearing.courts = self.court_names
             hearing.sealed = bool(row.sealed)
             # After a restart: who was in, and whether the hearing was paused (not a new start).
             admissions = await asyncio.to_thread(self.db.admissions_of, hearing_id)
@@ -354,6 +358,7 @@ class Services:
             raise ProtocolError("hearing-not-found", "no such hearing", fatal=True)
         hearing = Hearing(room_id, row.court, row.case_number, HearingKind.consultation)
         hearing.auto_admit = CONSULTATION_ROLES  # nobody is there to admit them
+        hearing.courts = self.court_names
         live = LiveHearing(
             hearing,
             self.ice_servers,
@@ -372,9 +377,17 @@ class Services:
         if parent is not None and parent.recorder is not None:
             parent.recorder.event(kind, {"name": name, "role": role})
 
-    def consultation_url(self, hearing_id: str, role: Role, name: str, key: str) -> str:
+    def consultation_url(
+        self, hearing_id: str, role: Role, name: str, key: str, court: str | None = None
+    ) -> str:
         token = self.tokens.issue_join(
-            hearing_id + CONSULTATION_SUFFIX, role, name, time.time(), 3600.0, participant_key=key
+            hearing_id + CONSULTATION_SUFFIX,
+            role,
+            name,
+            time.time(),
+            3600.0,
+            participant_key=key,
+            court=court,
         )
         return f"{self.settings.base_url}/hearing?token={token}"
 

@@ -154,7 +154,10 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                         or live.hearing.kind is HearingKind.consultation
                     ):
                         raise ProtocolError("forbidden", "only defence and defendant consult")
-                    url = services.consultation_url(live.id, asker.role, asker.name, asker.key)
+                    court = asker.court.code if asker.court is not None else None
+                    url = services.consultation_url(
+                        live.id, asker.role, asker.name, asker.key, court
+                    )
                     if live.recorder is not None:
                         live.recorder.event(
                             "consultation", {"participant": asker.id, "role": asker.role}

@@ -46,6 +46,7 @@ __all__ = [
     "MAX_PARTICIPANTS",
     "TRANSITIONS",
     "Admission",
+    "Court",
     "Event",
     "FloorChanged",
     "Hearing",
@@ -116,6 +117,26 @@ TRANSITIONS: Final[Mapping[HearingState, frozenset[HearingState]]] = MappingProx
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Court:
+    """The court a participant is at, as the others see it: its code and display names.
+
+    The names are data (config/courts.toml ``name``, ``name_en``), not page strings. A code the
+    hearing does not know (a court since removed from the configuration) is shown as itself.
+    """
+
+    code: str
+    name: str
+    name_en: str = ""
+
+    def to_wire(self) -> dict[str, str]:
+        """``{court, courtName}``, and ``courtNameEn`` when the court has an English name."""
+        wire = {"court": self.code, "courtName": self.name}
+        if self.name_en:
+            wire["courtNameEn"] = self.name_en
+        return wire
+
+
 @dataclass
 class Participant:
     """One connection in the hearing.
@@ -134,14 +155,18 @@ class Participant:
     published: set[str] = field(default_factory=set)
     #: False while waiting in the lobby: no media, not shown, not announced.
     admitted: bool = True
+    #: The court the participant is at (its invitation's; :meth:`Hearing.join` sets it).
+    court: Court | None = None
 
     def to_wire(self) -> dict[str, object]:
-        """The public view sent to others: ``{id, name, role, muted: {audio, video}}``."""
+        """The public view sent to others: ``{id, name, role, muted: {audio, video}}`` and the
+        court (``court``, ``courtName``, ``courtNameEn``; see :class:`Court`)."""
         return {
             "id": self.id,
             "name": self.name,
             "role": self.role.value,
             "muted": dict(self.muted),
+            **(self.court.to_wire() if self.court is not None else {}),
         }
 
     def _snapshot(self) -> Participant:
@@ -362,6 +387,8 @@ class Hearing:
         self._participants: dict[str, Participant] = {}
         #: Roles the judge lets in without the lobby (judge and clerk always skip it).
         self.auto_admit: frozenset[Role] = frozenset()
+        #: The courts participants may be at, by code (the server's configuration).
+        self.courts: Mapping[str, Court] = {}
         #: A sealed (non-public) hearing admits no observers.
         self.sealed = False
         self._floor: str | None = None
@@ -533,6 +560,7 @@ class Hearing:
             key=claims.participant_key,
             joined_at=now,
             admitted=admitted,
+            court=self._court(claims.court or self.court),
         )
         self._participants[participant_id] = participant
         if keeps_silence:
@@ -812,6 +840,9 @@ class Hearing:
             return self._participants[participant_id]
         except KeyError:
             raise ProtocolError("not-joined", "join the hearing first") from None
+
+    def _court(self, code: str) -> Court:
+        return self.courts.get(code) or Court(code, code)
 
     def _remove(self, participant: Participant, reason: LeaveReason) -> list[Event]:
         events: list[Event] = [

@@ -636,6 +636,7 @@ def encode_welcome(
             "id": participant.id,
             "name": participant.name,
             "role": participant.role.value,
+            **(participant.court.to_wire() if participant.court is not None else {}),
         },
         "hearing": hearing.to_wire(),
         "participants": others,

@@ -1,10 +1,11 @@
 """Signed tokens: join tokens for the WebSocket, bearer tokens for the HTTP API, and join codes.
 
 How this works: a join token is an HS256 JWT (PyJWT) bound to one hearing, one role, a display name
-and a *participant key*. The key names the invitation, not the connection: a participant who
-reconnects with the same token replaces its old connection instead of appearing twice. Admin and
-archivist tokens are JWTs of another audience, so neither kind of token is accepted in place of the
-other.
+and a *participant key*, and optionally the code of the court the participant is at (claim
+``court``; absent, as in tokens issued before it existed, it means the hearing's own court). The key
+names the invitation, not the connection: a participant who reconnects with the same token replaces
+its old connection instead of appearing twice. Admin and archivist tokens are JWTs of another
+audience, so neither kind of token is accepted in place of the other.
 
 Time is an argument. PyJWT checks ``exp`` only against its own clock read (its ``leeway`` is
 relative to that read), so its time checks are switched off and ``exp`` is compared with the ``now``
@@ -22,6 +23,7 @@ import base64
 import hashlib
 import hmac
 import math
+import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from signaling.messages import MAX_NAME_CHARS, MAX_TOKEN_CHARS
 from signaling.roles import Role, can_join
 
 __all__ = [
+    "COURT_CODE",
     "JOIN_CODE_ALPHABET",
     "AdminClaims",
     "JoinClaims",
@@ -54,6 +57,8 @@ _MAX_ID_CHARS: Final = 128
 # Unicode categories refused in a display name: controls, format characters (bidirectional
 # overrides), surrogates, private use, unassigned, and line/paragraph separators.
 _BAD_NAME_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+#: A court code as config/courts.toml writes it (``gz-zy``, ``shiqu``).
+COURT_CODE: Final = re.compile(r"[a-z0-9-]{2,32}")
 
 #: Join code symbols: digits and capitals without the look-alikes 0/O, 1/I/L.
 JOIN_CODE_ALPHABET: Final = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -73,6 +78,8 @@ class JoinClaims:
     name: str
     participant_key: str
     expires_at: float
+    #: The code of the court the participant is at; None: the hearing's own court.
+    court: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +110,15 @@ class TokenAuthority:
         now: float,
         ttl: float,
         participant_key: str | None = None,
+        court: str | None = None,
     ) -> str:
         """Issue a join token for ``hearing_id``, valid from ``now`` for ``ttl`` seconds.
 
         ``participant_key`` identifies the invitation (default: a fresh random id); joining again
-        with the same key replaces the earlier connection. Raises :class:`ProtocolError`
-        ``bad-message`` for an unusable hearing id, name, key or ttl, or a role that takes no part
-        in hearings (archivist, admin).
+        with the same key replaces the earlier connection. ``court`` is the code of the court the
+        participant is at (None: no claim, which means the hearing's own court). Raises
+        :class:`ProtocolError` ``bad-message`` for an unusable hearing id, name, key, court code
+        or ttl, or a role that takes no part in hearings (archivist, admin).
         """
         _check_lifetime(now, ttl)
         _check_id(hearing_id, "hearing id")
@@ -120,7 +129,9 @@ class TokenAuthority:
         if participant_key is None:
             participant_key = secrets.token_urlsafe(16)
         _check_id(participant_key, "participant key")
-        payload = {
+        if court is not None and not _is_court(court):
+            raise ProtocolError("bad-message", "a court code is 2 to 32 of a-z, 0-9 and '-'")
+        payload: dict[str, object] = {
             "aud": _JOIN_AUDIENCE,
             "iat": now,
             "exp": now + ttl,
@@ -129,6 +140,8 @@ class TokenAuthority:
             "name": name,
             "pk": participant_key,
         }
+        if court is not None:
+            payload["court"] = court
         return jwt.encode(payload, self._secret, algorithm=_ALGORITHM)
 
     def verify_join(self, token: str, now: float) -> JoinClaims:
@@ -142,7 +155,10 @@ class TokenAuthority:
         role = payload.get("role")
         name = payload.get("name")
         key = payload.get("pk")
+        court = payload.get("court")  # absent in tokens made before the claim existed
         if not (_is_id(hearing_id) and _is_id(key) and isinstance(role, str)):
+            raise _bad_token("the token's claims are malformed")
+        if court is not None and not _is_court(court):
             raise _bad_token("the token's claims are malformed")
         try:
             return JoinClaims(
@@ -151,6 +167,7 @@ class TokenAuthority:
                 name=_check_name(name),
                 participant_key=key,
                 expires_at=expires_at,
+                court=court,
             )
         except (ValueError, ProtocolError):
             raise _bad_token("the token's claims are malformed") from None
@@ -275,6 +292,10 @@ def _is_number(value: object) -> bool:
 
 def _is_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS and value.isprintable()
+
+
+def _is_court(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and COURT_CODE.fullmatch(value) is not None
 
 
 def _check_id(value: object, what: str) -> None:

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from server.app import create_app
+from server.cli import parse_invite
 from server.settings import Settings
 from signaling.roles import Role
 
@@ -51,11 +52,12 @@ class RunningServer:
     async def create_hearing(
         self, *invites: str, kind: str = "hearing", lobby: bool = False
     ) -> dict[str, Any]:
-        """A hearing with invitations "ROLE:NAME"; without `lobby` every role is let in at once."""
+        """A hearing with invitations "ROLE:NAME" or "ROLE:NAME@COURT" (as `tingshen hearing
+        create --invite`); without `lobby` every role is let in at once."""
         body = {
             "caseNumber": "（2026）川33民初7号",
             "kind": kind,
-            "invites": [{"role": r, "name": n} for r, _, n in (i.partition(":") for i in invites)],
+            "invites": [parse_invite(i) for i in invites],
             "autoAdmit": [] if lobby else [r.value for r in Role],
         }
         status, result = await self.api("POST", "/api/hearings", body)

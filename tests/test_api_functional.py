@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import unquote
+
 import aiohttp
+import jwt
 
 from tests.conftest import RunningServer
 
@@ -87,3 +91,102 @@ async def test_metrics_need_the_admin_token(server: RunningServer) -> None:
             text = await r.text()
             assert "tingshen_hearings_live 0.0" in text
             assert "tingshen_rtp_forwarded_packets_total" in text
+
+
+def token_payload(url: str) -> dict[str, object]:
+    """The claims of an invitation link's join token (unverified: only to read them)."""
+    token = unquote(url.split("token=", 1)[1])
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+async def test_each_invitation_may_name_its_court(server: RunningServer) -> None:
+    body = {
+        "caseNumber": "（2026）川33刑初2号",
+        "kind": "cross-court",
+        "invites": [
+            {"role": "judge", "name": "审判长"},
+            {"role": "defendant", "name": "张某", "court": "shiqu"},
+            {"role": "witness", "name": "证人", "court": "gz-zy"},
+        ],
+    }
+    status, hearing = await server.api("POST", "/api/hearings", body)
+    assert status == 201, hearing
+    assert hearing["court"] == "gz-zy"
+    assert [i["court"] for i in hearing["invites"]] == ["gz-zy", "shiqu", "gz-zy"]
+    claims = [token_payload(i["url"]) for i in hearing["invites"]]
+    # Only an invitation that names its court says so in its token; without the claim the
+    # participant is at the hearing's court.
+    assert [c.get("court") for c in claims] == [None, "shiqu", "gz-zy"]
+
+    # the join code gives the same claim
+    async with aiohttp.ClientSession() as s:
+        exchange = server.base_url + "/api/join-codes/exchange"
+        async with s.post(exchange, json={"code": hearing["invites"][1]["code"]}) as r:
+            assert r.status == 200
+            assert token_payload((await r.json())["url"])["court"] == "shiqu"
+
+    status, detail = await server.api("GET", f"/api/hearings/{hearing['id']}")
+    assert [i["court"] for i in detail["invites"]] == ["gz-zy", "shiqu", "gz-zy"]
+
+
+async def test_an_unknown_court_of_an_invitation_is_refused(server: RunningServer) -> None:
+    body: dict[str, Any] = {}
+    for court in ("atlantis", "", "SHIQU", "石渠"):
+        body = {
+            "caseNumber": "（2026）川33刑初3号",
+            "invites": [
+                {"role": "judge", "name": "审判长"},
+                {"role": "defendant", "name": "张某", "court": court},
+            ],
+        }
+        status, error = await server.api("POST", "/api/hearings", body)
+        assert status == 400 and error["error"]["code"] == "unknown-court", (court, error)
+        assert "invites[1]" in error["error"]["message"]
+    body["invites"][1]["court"] = "x" * 33
+    status, error = await server.api("POST", "/api/hearings", body)
+    assert status == 400 and error["error"]["code"] == "bad-request"
+    status, hearings = await server.api("GET", "/api/hearings")
+    assert hearings == []  # nothing half-made
+
+
+async def test_a_cross_court_hearing_needs_two_courts(server: RunningServer) -> None:
+    def cross_court(*invites: dict[str, str]) -> dict[str, object]:
+        return {"caseNumber": "（2026）川33刑初4号", "kind": "cross-court", "invites": invites}
+
+    one_court = [
+        cross_court(),
+        cross_court({"role": "judge", "name": "审判长"}, {"role": "defendant", "name": "张某"}),
+        # named, but the same court as the hearing's
+        cross_court(
+            {"role": "judge", "name": "审判长"},
+            {"role": "defendant", "name": "张某", "court": "gz-zy"},
+        ),
+        # an observer elsewhere is no courtroom endpoint
+        cross_court(
+            {"role": "judge", "name": "审判长"},
+            {"role": "observer", "name": "旁听", "court": "shiqu"},
+        ),
+    ]
+    for body in one_court:
+        status, error = await server.api("POST", "/api/hearings", body)
+        assert status == 400, (body, error)
+        assert error["error"]["code"] == "cross-court-needs-two-courts", error
+    status, hearing = await server.api(
+        "POST",
+        "/api/hearings",
+        {**cross_court({"role": "judge", "name": "审判长", "court": "shiqu"}), "court": "dege"},
+    )
+    assert status == 400 and hearing["error"]["code"] == "cross-court-needs-two-courts"
+    # the same invitations make an ordinary hearing or a meeting
+    for kind in ("hearing", "meeting"):
+        status, hearing = await server.api("POST", "/api/hearings", {**one_court[1], "kind": kind})
+        assert status == 201, hearing
+    status, hearing = await server.api(
+        "POST",
+        "/api/hearings",
+        cross_court(
+            {"role": "judge", "name": "审判长"},
+            {"role": "defendant", "name": "张某", "court": "shiqu"},
+        ),
+    )
+    assert status == 201 and hearing["kind"] == "cross-court"

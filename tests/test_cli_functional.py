@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from server.cli import parse_invite
 from tests.conftest import free_port
 
 
@@ -109,6 +110,38 @@ def test_create_list_end(served: tuple[str, Path, subprocess.Popen[str]]) -> Non
     assert {h["id"]: h for h in listed}[result["id"]]["state"] == "closed"
 
 
+@pytest.mark.parametrize(
+    ("spec", "invite"),
+    [
+        ("judge:审判长", {"role": "judge", "name": "审判长"}),
+        ("judge:审判长@shiqu", {"role": "judge", "name": "审判长", "court": "shiqu"}),
+        ("defendant:བཀྲ་ཤིས།@gz-zy", {"role": "defendant", "name": "བཀྲ་ཤིས།", "court": "gz-zy"}),
+        ("party:王:五", {"role": "party", "name": "王:五"}),
+        ("observer:a@b@dege", {"role": "observer", "name": "a@b", "court": "dege"}),
+    ],
+)
+def test_invite_syntax(spec: str, invite: dict[str, str]) -> None:
+    assert parse_invite(spec) == invite
+
+
+def test_invitations_at_two_courts(served: tuple[str, Path, subprocess.Popen[str]]) -> None:
+    url, data, _ = served
+    common = ["--server", url, "--data", str(data), "--case", "（2026）川33刑初6号"]
+    invites = ["--invite", "judge:审判长", "--invite", "defendant:张某@shiqu"]
+    created = tingshen("hearing", "create", *common, "--kind", "cross-court", *invites, "--json")
+    assert created.returncode == 0, created.stderr
+    result = json.loads(created.stdout)
+    assert [(i["name"], i["court"]) for i in result["invites"]] == [
+        ("审判长", "gz-zy"),
+        ("张某", "shiqu"),
+    ]
+    text = tingshen("hearing", "create", *common, "--kind", "cross-court", *invites)
+    assert text.returncode == 0, text.stderr
+    [judge_line] = [line for line in text.stdout.splitlines() if "审判长" in line]
+    [defendant_line] = [line for line in text.stdout.splitlines() if "张某" in line]
+    assert "@" not in judge_line and defendant_line.endswith("@shiqu")
+
+
 def test_default_court_is_the_intermediate_court(
     served: tuple[str, Path, subprocess.Popen[str]],
 ) -> None:
@@ -126,6 +159,14 @@ def test_default_court_is_the_intermediate_court(
         (["--court", "nowhere", "--case", "X"], "unknown-court"),
         (["--case", "X", "--invite", "judge"], "ROLE:NAME"),
         (["--case", "X", "--invite", "emperor:Qin"], "role"),
+        (["--case", "X", "--invite", "defendant:张某@atlantis"], "unknown-court"),
+        (["--case", "X", "--invite", "defendant:张某@石渠"], "ROLE:NAME@COURT"),
+        (["--case", "X", "--invite", "defendant:张某@"], "ROLE:NAME@COURT"),
+        (["--case", "X", "--invite", "defendant:@shiqu"], "ROLE:NAME@COURT"),
+        (
+            ["--case", "X", "--kind", "cross-court", "--invite", "judge:甲"],
+            "cross-court-needs-two-courts",
+        ),
     ],
 )
 def test_bad_input_is_refused_clearly(

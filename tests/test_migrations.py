@@ -148,6 +148,7 @@ def test_create_all_database_is_stamped_and_upgraded(database_url: str) -> None:
         with db.session() as s:  # the old rows take part in the new tables' keys
             invite = s.get(InviteRow, "i1")
             assert invite is not None and invite.hearing_id == "old"
+            assert invite.court is None  # an old invitation is at its hearing's court
             s.add(RecordingRow(id="r1", hearing_id="old", status="complete", path="old/r1"))
         db.migrate()
     finally:

@@ -84,3 +84,50 @@ async def test_scheduling_needs_the_admin_token_and_is_described(server: Running
     ):
         assert path in spec["paths"], path
     assert "caseNumber" in str(spec["paths"]["/api/hearings"]["post"]["requestBody"])
+    # an invitation's court, with the errors it can bring
+    create = spec["paths"]["/api/hearings"]["post"]
+    invite = create["requestBody"]["content"]["application/json"]["schema"]["$defs"]["InviteIn"]
+    assert "court" in invite["properties"] and invite["required"] == ["role", "name"]
+    assert "cross-court-needs-two-courts" in create["description"]
+    assert (
+        "unknown-court"
+        in spec["paths"]["/api/hearings/{hearing_id}/invites"]["post"]["description"]
+    )
+    assert "/api/courts" in spec["paths"]
+
+
+async def test_invitations_with_courts_and_a_cross_court_hearing_kept_so(
+    server: RunningServer,
+) -> None:
+    hearing = await server.create_hearing("judge:审判长", "defendant:张某")
+    hid = hearing["id"]
+    # not across two courts yet: it cannot become a cross-court hearing
+    status, body = await server.api("PATCH", f"/api/hearings/{hid}", {"kind": "cross-court"})
+    assert status == 400 and body["error"]["code"] == "cross-court-needs-two-courts", body
+
+    status, body = await server.api(
+        "POST",
+        f"/api/hearings/{hid}/invites",
+        {"invites": [{"role": "witness", "name": "证人", "court": "nowhere"}]},
+    )
+    assert status == 400 and body["error"]["code"] == "unknown-court", body
+    status, added = await server.api(
+        "POST",
+        f"/api/hearings/{hid}/invites",
+        {"invites": [{"role": "witness", "name": "证人", "court": "shiqu"}]},
+    )
+    assert status == 201 and added["invites"][0]["court"] == "shiqu", added
+
+    status, body = await server.api("PATCH", f"/api/hearings/{hid}", {"kind": "cross-court"})
+    assert status == 200 and body["kind"] == "cross-court", body
+    # moved to Shiqu, every invitation would be at one court
+    status, body = await server.api("PATCH", f"/api/hearings/{hid}", {"court": "shiqu"})
+    assert status == 400 and body["error"]["code"] == "cross-court-needs-two-courts", body
+    status, body = await server.api("PATCH", f"/api/hearings/{hid}", {"court": "dege"})
+    assert status == 200, body
+    # invitations without a court of their own follow the hearing's
+    assert sorted((i["role"], i["court"]) for i in body["invites"]) == [
+        ("defendant", "dege"),
+        ("judge", "dege"),
+        ("witness", "shiqu"),
+    ]

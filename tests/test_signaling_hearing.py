@@ -10,6 +10,7 @@ from signaling.errors import ProtocolError
 from signaling.hearing import (
     MAX_PARTICIPANTS,
     TRANSITIONS,
+    Court,
     Hearing,
     HearingEnded,
     HearingKind,
@@ -27,6 +28,9 @@ from signaling.roles import Role, grants
 from signaling.tokens import JoinClaims, TokenAuthority
 
 EXPIRES = 1e12
+# The hearing below is made with a court's name where its code would be, and knows no courts: a
+# participant without a court of its own is at the hearing's, shown by that code.
+HOME = Court("康定市人民法院", "康定市人民法院")
 
 
 def claims(role=Role.party, key="k1", name="A", hearing_id="h1", expires_at=EXPIRES):
@@ -127,15 +131,42 @@ def test_wire_view(hearing):
 
 def test_first_join_opens_the_hearing(hearing):
     events = hearing.join("p1", claims(Role.judge, name="张法官"), 3.0)
-    judge = Participant("p1", "张法官", Role.judge, "k1", 3.0)
+    judge = Participant("p1", "张法官", Role.judge, "k1", 3.0, court=HOME)
     assert events == [
         StateChanged(HearingState.scheduled, HearingState.open),
         ParticipantJoined(judge),
     ]
     assert hearing.participants == {"p1": judge}
     assert hearing.join("p2", claims(key="k2"), 4.0) == [
-        ParticipantJoined(Participant("p2", "A", Role.party, "k2", 4.0))
+        ParticipantJoined(Participant("p2", "A", Role.party, "k2", 4.0, court=HOME))
     ]
+
+
+def test_a_participant_is_at_its_invitations_court_else_the_hearings():
+    hearing = Hearing("h1", "gz-zy", "(2026)川33刑初1号", HearingKind.cross_court)
+    hearing.auto_admit = frozenset(Role)
+    hearing.courts = {
+        "gz-zy": Court("gz-zy", "甘孜藏族自治州中级人民法院", "Ganzi Intermediate People's Court"),
+        "shiqu": Court("shiqu", "石渠县人民法院"),
+    }
+    at_shiqu = JoinClaims("h1", Role.defendant, "张某", "k1", EXPIRES, court="shiqu")
+    hearing.join("p1", at_shiqu, 0.0)
+    hearing.join("p2", claims(Role.judge, key="k2"), 0.0)  # no court claim: the hearing's
+    removed = JoinClaims("h1", Role.witness, "证人", "k3", EXPIRES, court="atlantis")
+    hearing.join("p3", removed, 0.0)  # a court since gone from the configuration: its code
+    p = hearing.participants
+    assert p["p1"].court == Court("shiqu", "石渠县人民法院")
+    assert p["p1"].to_wire() == {
+        "id": "p1",
+        "name": "张某",
+        "role": "defendant",
+        "muted": {"audio": False, "video": False},
+        "court": "shiqu",
+        "courtName": "石渠县人民法院",
+    }
+    assert p["p2"].to_wire()["court"] == "gz-zy"
+    assert p["p2"].to_wire()["courtNameEn"] == "Ganzi Intermediate People's Court"
+    assert (p["p3"].to_wire()["court"], p["p3"].to_wire()["courtName"]) == ("atlantis", "atlantis")
 
 
 def test_join_with_another_hearings_token(hearing):
@@ -176,7 +207,7 @@ def test_rejoin_with_the_same_key_replaces(hearing):
         TrackUnpublished("p1", "audio"),
         TrackUnpublished("p1", "video"),
         ParticipantLeft("p1", LeaveReason.replaced),
-        ParticipantJoined(Participant("p9", "A", Role.defendant, "invite", 2.0)),
+        ParticipantJoined(Participant("p9", "A", Role.defendant, "invite", 2.0, court=HOME)),
     ]
     assert list(hearing.participants) == ["p9"]
     assert hearing.published_tracks() == []
@@ -239,6 +270,8 @@ def test_mute_reports_changes_only(hearing):
         "name": "A",
         "role": "party",
         "muted": {"audio": True, "video": False},
+        "court": "康定市人民法院",
+        "courtName": "康定市人民法院",
     }
     assert hearing.set_muted("p1", "audio", True, 2.0) == []
     hearing.set_muted("p1", "audio", False, 3.0)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from signaling.errors import ProtocolError
-from signaling.hearing import Hearing, HearingKind
+from signaling.hearing import Court, Hearing, HearingKind
 from signaling.messages import (
     MAX_CANDIDATE_CHARS,
     MAX_MESSAGE_BYTES,
@@ -308,18 +308,20 @@ def test_janus_sdp_corpus(path):
 # --- server messages -------------------------------------------------------------------------------
 
 
-def claims(role: Role, key: str, name: str = "A") -> JoinClaims:
-    return JoinClaims("h1", role, name, key, expires_at=1e12)
+def claims(role: Role, key: str, name: str = "A", court: str | None = None) -> JoinClaims:
+    return JoinClaims("h1", role, name, key, expires_at=1e12, court=court)
 
 
 @pytest.fixture
 def hearing():
-    hearing = Hearing(
-        "h1", "甘孜藏族自治州中级人民法院", "(2024)川33刑初1号", HearingKind.cross_court
-    )
+    hearing = Hearing("h1", "gz-zy", "(2024)川33刑初1号", HearingKind.cross_court)
+    hearing.courts = {
+        "gz-zy": Court("gz-zy", "甘孜藏族自治州中级人民法院"),
+        "shiqu": Court("shiqu", "石渠县人民法院", "Shiqu County People's Court"),
+    }
     hearing.join("p1", claims(Role.judge, "k1", "张法官"), 0.0)
     hearing.join("p2", claims(Role.observer, "k2"), 0.0)
-    hearing.join("p3", claims(Role.defendant, "k3", "བཀྲ་ཤིས།"), 0.0)
+    hearing.join("p3", claims(Role.defendant, "k3", "བཀྲ་ཤིས།", court="shiqu"), 0.0)
     hearing.admit("p1", "p2", 0.0)
     hearing.admit("p1", "p3", 0.0)
     hearing.set_muted("p3", "audio", True, 0.0)
@@ -334,10 +336,11 @@ def test_welcome(hearing):
     ]
     assert json.loads(encode_welcome(me, hearing, ice)) == {
         "type": "welcome",
-        "participant": {"id": "p1", "name": "张法官", "role": "judge"},
+        "participant": {"id": "p1", "name": "张法官", "role": "judge",
+                        "court": "gz-zy", "courtName": "甘孜藏族自治州中级人民法院"},
         "hearing": {
             "id": "h1",
-            "court": "甘孜藏族自治州中级人民法院",
+            "court": "gz-zy",
             "caseNumber": "(2024)川33刑初1号",
             "kind": "cross-court",
             "state": "open",
@@ -345,7 +348,8 @@ def test_welcome(hearing):
         # Observers are not listed, nor is the participant itself.
         "participants": [
             {"id": "p3", "name": "བཀྲ་ཤིས།", "role": "defendant",
-             "muted": {"audio": True, "video": False}},
+             "muted": {"audio": True, "video": False}, "court": "shiqu",
+             "courtName": "石渠县人民法院", "courtNameEn": "Shiqu County People's Court"},
         ],
         "iceServers": [
             {"urls": ["stun:stun.court.example:3478"]},
@@ -386,7 +390,8 @@ def test_offer():
 
 def test_participant_messages(hearing):
     wire = {"id": "p3", "name": "བཀྲ་ཤིས།", "role": "defendant",
-            "muted": {"audio": True, "video": False}}  # fmt: skip
+            "muted": {"audio": True, "video": False}, "court": "shiqu",
+            "courtName": "石渠县人民法院", "courtNameEn": "Shiqu County People's Court"}  # fmt: skip
     p3 = hearing.participants["p3"]
     assert json.loads(encode_participant_joined(p3)) == {
         "type": "participant-joined",

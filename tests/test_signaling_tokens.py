@@ -61,6 +61,46 @@ def test_join_round_trip(authority):
     assert type(claims.role) is Role
 
 
+def test_join_round_trip_with_the_court(authority):
+    token = authority.issue_join(
+        "h1", Role.defendant, "张某", NOW, 60.0, participant_key="inv-8", court="shiqu"
+    )
+    assert payload_of(token)["court"] == "shiqu"
+    claims = authority.verify_join(token, NOW)
+    assert (claims.court, claims.participant_key) == ("shiqu", "inv-8")
+
+
+def test_token_without_the_court_claim_means_the_hearings_court(authority):
+    # Made as tokens were before the claim existed (and as invitations without a court still are).
+    token = authority.issue_join("h1", Role.judge, "张法官", NOW, 60.0, participant_key="inv-7")
+    assert "court" not in payload_of(token)
+    old = {
+        "aud": "tingshen:join",
+        "iat": NOW,
+        "exp": NOW + 60.0,
+        "hid": "h1",
+        "role": "judge",
+        "name": "张法官",
+        "pk": "inv-7",
+    }
+    for genuine in (token, jwt.encode(old, SECRET, algorithm="HS256")):
+        claims = authority.verify_join(genuine, NOW)
+        assert claims.court is None
+        assert claims == JoinClaims("h1", Role.judge, "张法官", "inv-7", NOW + 60.0)
+
+
+@pytest.mark.parametrize("court", ["", "a", "Shiqu", "石渠", "shiqu\n", "x" * 33, 7, ["shiqu"]])
+def test_malformed_court_claim_is_refused(authority, court):
+    payload = payload_of(authority.issue_join("h1", Role.judge, "A", NOW, 60.0, court="shiqu"))
+    payload["court"] = court
+    refused(lambda: authority.verify_join(jwt.encode(payload, SECRET, algorithm="HS256"), NOW))
+    if isinstance(court, str):
+        refused(
+            lambda: authority.issue_join("h1", Role.judge, "A", NOW, 60.0, court=court),
+            "bad-message",
+        )
+
+
 def test_default_participant_key_is_random_and_kept_across_verifies(authority):
     first = authority.issue_join("h1", Role.party, "A", NOW, 60.0)
     second = authority.issue_join("h1", Role.party, "A", NOW, 60.0)
@@ -183,7 +223,9 @@ def test_arbitrary_segments_are_refused_as_bad_token(header, payload):
 def test_largest_possible_join_token_fits(authority):
     # Astral characters take 12 bytes each in PyJWT's ASCII JSON before base64.
     name = "\U00020000" * MAX_NAME_CHARS
-    token = authority.issue_join("h" * 128, Role.interpreter, name, NOW, 1e9, "k" * 128)
+    token = authority.issue_join(
+        "h" * 128, Role.interpreter, name, NOW, 1e9, "k" * 128, court="c" * 32
+    )
     assert len(token) <= MAX_TOKEN_CHARS
     assert authority.verify_join(token, NOW).name == name
 

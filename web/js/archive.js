@@ -216,6 +216,9 @@ function eventLabel(event) {
   const reason = tOr(`archive.reason.${data.reason}`, data.reason ?? "");
   const role = data.role ? tOr(`role.${data.role}`, data.role) : "";
   const params = { name, reason, text: data.text ?? "", kind: event.kind, by: data.by ?? "", role };
+  // Where someone joined from is on the timeline since invitations name their court.
+  const court = data.courtName || data.court || "";
+  if (event.kind === "join" && court) return t("archive.event.joinAtCourt", { ...params, court });
   return tOr(`archive.event.${event.kind}`, "") ? t(`archive.event.${event.kind}`, params) : t("archive.event.other", params);
 }
 

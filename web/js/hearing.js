@@ -372,6 +372,7 @@ window.addEventListener("pagehide", () => {
 // The room
 
 function renderRoom() {
+  grid.setHearing(session.hearing); // whose court is "here" on the tiles
   grid.render(session.participants, session.remoteTracks);
   const all = [...session.participants.values()];
   const visible = all.filter(isVisible).length;

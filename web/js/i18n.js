@@ -152,6 +152,8 @@ const DICTIONARIES = {
 
     // Participant tiles
     "tile.label": "{name}（{role}）",
+    "tile.labelWithCourt": "{name}（{role}，{court}）",
+    "tile.court": "所在法院：{court}",
     "tile.mutedAudio": "已静音",
     "tile.mutedVideo": "摄像头已关闭",
     "tile.noVideo": "无画面",
@@ -250,6 +252,7 @@ const DICTIONARIES = {
     "archive.timeline.empty": "没有时间轴事件。",
     "archive.timeline.seek": "跳转到 {time}",
     "archive.event.join": "{name} 加入",
+    "archive.event.joinAtCourt": "{name} 加入（{court}）",
     "archive.event.leave": "{name} 离开",
     "archive.event.note": "庭审笔录：{text}",
     "archive.event.gap": "暂停录制（{reason}）",
@@ -420,6 +423,8 @@ const DICTIONARIES = {
     "recording.pausedNoReason": "Recording paused",
 
     "tile.label": "{name} ({role})",
+    "tile.labelWithCourt": "{name} ({role}, {court})",
+    "tile.court": "At {court}",
     "tile.mutedAudio": "Muted",
     "tile.mutedVideo": "Camera off",
     "tile.noVideo": "No picture",
@@ -515,6 +520,7 @@ const DICTIONARIES = {
     "archive.timeline.empty": "No timeline events.",
     "archive.timeline.seek": "Go to {time}",
     "archive.event.join": "{name} joined",
+    "archive.event.joinAtCourt": "{name} joined ({court})",
     "archive.event.leave": "{name} left",
     "archive.event.note": "Hearing log: {text}",
     "archive.event.gap": "Recording paused ({reason})",
@@ -698,6 +704,8 @@ const DICTIONARIES = {
     "recording.pausedNoReason": "བརྙན་ཟིན་མཚམས་བཞག་ཡོད",
 
     "tile.label": "{name} ({role})",
+    "tile.labelWithCourt": "{name} ({role}) ཁྲིམས་ཁང: {court}",
+    "tile.court": "ཁྲིམས་ཁང: {court}",
     "tile.mutedAudio": "སྒྲ་བཀག་ཡོད",
     "tile.mutedVideo": "པར་ཆས་ཁ་བརྒྱབ་ཡོད",
     "tile.noVideo": "པར་རིས་མེད",
@@ -797,6 +805,7 @@ const DICTIONARIES = {
     "archive.timeline.empty": "དུས་ཐིག་ཐོག་དོན་རྐྱེན་མེད།",
     "archive.timeline.seek": "{time} ལ་མཆོང",
     "archive.event.join": "{name} ཞུགས་སོང",
+    "archive.event.joinAtCourt": "{name} ཞུགས་སོང (ཁྲིམས་ཁང: {court})",
     "archive.event.leave": "{name} ཕྱིར་ཐོན་སོང",
     "archive.event.note": "ཁྲིམས་ཞིབ་ཟིན་ཐོ: {text}",
     "archive.event.gap": "བརྙན་ཟིན་མཚམས་བཞག་ ({reason})",

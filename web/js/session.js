@@ -79,13 +79,20 @@ export function backoffDelay(attempt) {
   return Math.min(BACKOFF_INITIAL_MS * 2 ** Math.max(0, attempt - 1), BACKOFF_MAX_MS);
 }
 
-/** Participant as the page keeps it; tolerant of fields the server leaves out (welcome has no `muted`). */
+/**
+ * Participant as the page keeps it; tolerant of fields the server leaves out (welcome has no `muted`;
+ * an older server sends no court: "" then, shown as the hearing's).
+ */
 export function normalizeParticipant(p) {
+  const text = (value) => (typeof value === "string" ? value : "");
   return {
     id: String(p.id),
-    name: typeof p.name === "string" ? p.name : "",
-    role: typeof p.role === "string" ? p.role : "",
+    name: text(p.name),
+    role: text(p.role),
     muted: { audio: p.muted?.audio === true, video: p.muted?.video === true },
+    court: text(p.court),
+    courtName: text(p.courtName),
+    courtNameEn: text(p.courtNameEn),
   };
 }
 

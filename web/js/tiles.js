@@ -15,10 +15,15 @@
  * The spotlight (PROTOCOL.md "The spotlight"): the spotlighted participant's tile is the main tile,
  * first and across the whole stage, the others small beneath it (`data-spotlight` on the grid and on
  * that tile; the layout is CSS).
+ *
+ * Under the name, a tile shows the court the participant is at (its invitation's) when that is not the
+ * hearing's own court, and always in a cross-court hearing and a prefecture meeting, where where
+ * someone is matters as much as who. Court names are data from the server (`courtName`, `courtNameEn`),
+ * not page strings: the English name on English pages when the court has one, else the Chinese.
  */
 
 import { TwoStepButton } from "./confirm.js";
-import { t, tOr } from "./i18n.js";
+import { getLanguage, t, tOr } from "./i18n.js";
 import { INVISIBLE_ROLES } from "./session.js";
 
 /** After an eject that did not take effect (refused by the server), the button works again after this. */
@@ -30,6 +35,21 @@ export function roleLabel(role) {
 
 export function isVisible(participant) {
   return !INVISIBLE_ROLES.has(participant.role);
+}
+
+/** Kinds of hearing whose tiles always say which court each participant is at. */
+const MANY_COURT_KINDS = new Set(["cross-court", "meeting"]);
+
+/** The participant's court as the page's language names it ("" when the server sent none). */
+export function courtLabel(participant) {
+  if (getLanguage() === "en" && participant.courtNameEn) return participant.courtNameEn;
+  return participant.courtName || participant.court || "";
+}
+
+/** Whether a tile shows the participant's court, in `hearing` ({court, kind}; null: not known yet). */
+export function showsCourt(participant, hearing) {
+  if (!participant.court) return false;
+  return MANY_COURT_KINDS.has(hearing?.kind) || participant.court !== hearing?.court;
 }
 
 export class ParticipantGrid {
@@ -59,6 +79,8 @@ export class ParticipantGrid {
     this.mutedByJudge = new Set();
     /** participant id -> latest connection quality (judge and clerk). */
     this.quality = new Map();
+    /** The hearing's court and kind ({court, kind} of `welcome.hearing`), or null. */
+    this.hearing = null;
     /** Whether tiles show the eject button (the presiding judge's page). */
     this.canEject = false;
     /** participant id -> {el, video, audio, placeholder, name, role, mutedAudio, mutedVideo} */
@@ -82,6 +104,14 @@ export class ParticipantGrid {
       this.#updateTile(tile, participant, remoteTracks);
     }
     this.#updateSpotlightLayout();
+  }
+
+  /** The hearing (`welcome.hearing`): whose court is "here", and whether every tile names its court. */
+  setHearing(hearing) {
+    const next = hearing ? { court: hearing.court ?? null, kind: hearing.kind ?? null } : null;
+    if (next?.court === this.hearing?.court && next?.kind === this.hearing?.kind) return;
+    this.hearing = next;
+    this.relabel();
   }
 
   /** Show or hide the eject buttons (they are for the presiding judge only). */
@@ -196,7 +226,15 @@ export class ParticipantGrid {
     spotlighted.className = "tile-badge tile-badge-spotlight";
     spotlighted.dataset.testid = "participant-spotlighted";
     spotlighted.hidden = true;
-    label.append(quality, name, role, spotlighted, mutedAudio, mutedVideo, hasFloor, requesting, silenced);
+    // The court goes on a line of its own, under the name (a full-width flex item wraps it there).
+    const courtLine = document.createElement("span");
+    courtLine.className = "tile-court-line";
+    const court = document.createElement("span");
+    court.className = "tile-court";
+    court.dataset.testid = "participant-court";
+    courtLine.append(court);
+    courtLine.hidden = true;
+    label.append(quality, name, role, spotlighted, mutedAudio, mutedVideo, hasFloor, requesting, silenced, courtLine);
 
     const actions = document.createElement("div");
     actions.className = "tile-actions";
@@ -231,6 +269,7 @@ export class ParticipantGrid {
 
     const tile = { el, video, audio, placeholder, initial, noVideo, name, role, mutedAudio, mutedVideo, actions };
     Object.assign(tile, { quality, hasFloor, requesting, silenced, muteButton, spotlighted, spotlightButton });
+    Object.assign(tile, { court, courtLine });
     tile.eject = new TwoStepButton(ejectButton, {
       onConfirm: () => this.#eject(tile, participant.id),
       render: (armed) => this.#labelEject(tile, armed),
@@ -334,7 +373,15 @@ export class ParticipantGrid {
 
   #updateLabels(tile, participant) {
     const role = roleLabel(participant.role);
-    tile.el.setAttribute("aria-label", role ? t("tile.label", { name: participant.name, role }) : participant.name);
+    const court = showsCourt(participant, this.hearing) ? courtLabel(participant) : "";
+    const name = participant.name;
+    let label = role ? t("tile.label", { name, role }) : name;
+    if (court) label = t("tile.labelWithCourt", { name, role: role || "—", court });
+    tile.el.setAttribute("aria-label", label);
+    tile.el.dataset.court = participant.court ?? "";
+    tile.court.textContent = court;
+    tile.court.title = court ? t("tile.court", { court }) : "";
+    tile.courtLine.hidden = court === "";
     tile.name.textContent = participant.name;
     tile.role.textContent = role;
     tile.role.hidden = role === "";
