@@ -5,7 +5,7 @@
                                      [--scenarios thin-links,blackout,blackout-all,lossy-publisher,
                                                   browser-blackout]
                                      [--seconds 30] [--blackout 20] [--logs DIR]
-                                     [--experiment duplicate-audio]
+                                     [--experiment no-red]
 
 Runs the harness of tests/impairment.py (per-client network namespaces on veth links, `tc tbf`
 for rate, nftables `numgen random` for loss and blackouts) and prints scenario -> figures:
@@ -31,8 +31,9 @@ for rate, nftables `numgen random` for loss and blackouts) and prints scenario -
   reach the publisher again; the banner's states, the page's own log (why it dropped an attempt),
   how many times it rejoined, and the server's timeline about it.
 
-`--experiment duplicate-audio` runs the server with every forwarded audio packet sent a second
-time 40 ms later (a sketch of server-side audio redundancy; nothing in server/ changes).
+`--experiment no-red` runs the server with redundant audio off (`audio_redundancy = "off"`): the
+baseline for what RED (server/sfu/redundancy.py, server/sfu/red_transport.py) buys. The client keeps
+its gap-skipping jitter buffer (terminal/jitter.py) either way.
 """
 
 from __future__ import annotations
@@ -66,30 +67,17 @@ from tests.impairment import (  # noqa: E402 (the path above first)
 )
 
 SCENARIOS = ("thin-links", "blackout", "blackout-all", "lossy-publisher", "browser-blackout")
-EXPERIMENT_SERVER = ("-m", "tests.bench.impairment", "serve-duplicating-audio")
+EXPERIMENT_SERVER = ("-m", "tests.bench.impairment", "serve-without-red")
 
 
-def serve_duplicating_audio(argv: list[str]) -> int:
-    """`server.cli serve` with each forwarded audio packet sent again 40 ms later."""
-    import asyncio
+def serve_without_red(argv: list[str]) -> int:
+    """`server.cli serve` with redundant audio switched off (neither offered nor sent): the
+    baseline for what RED buys on these links."""
+    import os
 
     from server import cli
-    from server.sfu import forwarder
 
-    original = forwarder.SenderSlot.forward
-
-    def forward(self: Any, packet: Any, ext_value: bytes, keyframe: bool, now: float) -> None:
-        sent_before = self.packets
-        original(self, packet, ext_value, keyframe, now)
-        if self.kind != "audio" or self.packets == sent_before:
-            return
-        seq = (self._next_seq - 1) & 0xFFFF
-        data = self._history[seq & forwarder._HISTORY_MASK]
-        send = self._send
-        if data is not None and send is not None:
-            asyncio.get_running_loop().call_later(0.04, send, data)
-
-    forwarder.SenderSlot.forward = forward  # type: ignore[method-assign]
+    os.environ["TINGSHEN_AUDIO_REDUNDANCY"] = "off"
     return int(cli.main(argv) or 0)
 
 
@@ -214,8 +202,8 @@ def print_browser_blackout(name: str, result: BrowserBlackoutResult) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
-    if args_in[:1] == ["serve-duplicating-audio"]:
-        return serve_duplicating_audio(args_in[1:])
+    if args_in[:1] == ["serve-without-red"]:
+        return serve_without_red(args_in[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--scenarios", default="thin-links,blackout")
@@ -223,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blackout", type=float, default=20.0, help="blackout length, s")
     parser.add_argument("--after", type=float, default=15.0, help="observation after it, s")
     parser.add_argument("--logs", help="keep server/client logs, reports and data here")
-    parser.add_argument("--experiment", choices=("duplicate-audio",), default=None)
+    parser.add_argument("--experiment", choices=("no-red",), default=None)
     args = parser.parse_args(args_in)
     scenarios = [s for s in args.scenarios.split(",") if s]
     unknown = set(scenarios) - set(SCENARIOS)
