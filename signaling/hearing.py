@@ -460,10 +460,11 @@ class Hearing:
         return [(p.id, kind) for p in self._participants.values() for kind in _kinds(p.published)]
 
     def to_wire(self) -> dict[str, object]:
-        """The hearing as in ``welcome``: ``{id, court, caseNumber, kind, state}``."""
+        """The hearing as in ``welcome``: ``{id, court, courtName, [courtNameEn], caseNumber, kind,
+        state}`` (the court's names as its participants' are given)."""
         return {
             "id": self.id,
-            "court": self.court,
+            **self._court(self.court).to_wire(),
             "caseNumber": self.case_number,
             "kind": self.kind.value,
             "state": self._state.value,

@@ -43,7 +43,7 @@ async def test_participants_and_the_timeline_carry_the_court(server: RunningServ
     try:
         welcome = await judge.join()
         assert court_of(welcome["participant"]) == GZ_ZY
-        assert welcome["hearing"]["court"] == "gz-zy"
+        assert court_of(welcome["hearing"]) == GZ_ZY  # the header names the court
 
         waiting = await defendant.join()
         assert court_of(waiting["participant"]) == SHIQU

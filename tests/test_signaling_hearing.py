@@ -119,6 +119,7 @@ def test_wire_view(hearing):
     assert hearing.to_wire() == {
         "id": "h1",
         "court": "康定市人民法院",
+        "courtName": "康定市人民法院",  # a court the hearing was not told about: its code
         "caseNumber": "(2024)川3301民初12号",
         "kind": "hearing",
         "state": "scheduled",

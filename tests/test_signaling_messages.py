@@ -341,6 +341,7 @@ def test_welcome(hearing):
         "hearing": {
             "id": "h1",
             "court": "gz-zy",
+            "courtName": "甘孜藏族自治州中级人民法院",
             "caseNumber": "(2024)川33刑初1号",
             "kind": "cross-court",
             "state": "open",

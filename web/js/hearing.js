@@ -33,7 +33,7 @@ import {
   SCREEN_ROLES,
   STAFF_ROLES,
 } from "./session.js";
-import { isVisible, ParticipantGrid, roleLabel } from "./tiles.js";
+import { courtLabel, isVisible, ParticipantGrid, roleLabel } from "./tiles.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -176,7 +176,7 @@ function renderBanner() {
 
 function renderCaseInfo() {
   const hearing = session.hearing;
-  const court = hearing?.court != null ? String(hearing.court) : "";
+  const court = hearing ? courtLabel(hearing) : ""; // the court's name (the code from older servers)
   const caseNumber = hearing?.caseNumber != null ? String(hearing.caseNumber) : "";
   $("case-court").textContent = court;
   $("case-number").textContent = caseNumber;
