@@ -10,26 +10,27 @@ Without a display (``--headless``, or an OpenCV built without HighGUI such as
 ``opencv-python-headless``) there is no window; the thread still runs, slowly, when a snapshot file
 is configured, so remote support can see what the screen would show.
 
-Chinese text needs a CJK font: :class:`TextPainter` draws with Pillow and a font found by fontconfig,
-and falls back to English with OpenCV's own font.
+Chinese text needs a CJK font and Tibetan names a Tibetan one: :class:`TextPainter` draws with the
+composite's painter (Pillow, fonts found by fontconfig, the shipped Tibetan Machine Uni), and falls
+back to English with OpenCV's own font.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
+from recorder.overlay import FontFace
+from recorder.overlay import TextPainter as OverlayPainter
 from terminal.camera import FrameSource
 from terminal.court import CourtFeed
 from terminal.status import CONNECTION_LABELS, TerminalStatus
@@ -73,103 +74,41 @@ GREEN, AMBER, RED, WHITE, GREY = (
 )
 
 
-def _find_cjk_font() -> Path | None:
-    fc_list = shutil.which("fc-list")
-    if fc_list is not None:
-        try:
-            listing = subprocess.run(
-                [fc_list, ":lang=zh-cn", "--format=%{file}\n"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            ).stdout.split()
-        except (OSError, subprocess.SubprocessError):
-            listing = []
-        # Prefer a sans face: it reads better small and from a distance.
-        for name in sorted(listing, key=lambda p: ("Sans" not in p, "Mono" in p, p)):
-            if Path(name).is_file():
-                return Path(name)
-    for pattern in ("NotoSansCJK-Regular.ttc", "wqy-microhei.ttc", "wqy-zenhei.ttc"):
-        for found in sorted(Path("/usr/share/fonts").glob(f"**/{pattern}")):
-            return found
-    return None
-
-
 class TextPainter:
-    """Draws one line of text on a BGR image: Chinese through Pillow when a CJK font exists."""
+    """Draws one line of text on a BGR image with the composite's painter (recorder/overlay.py):
+    Chinese with a CJK font, Tibetan names with the shipped Tibetan font, else English/ASCII."""
 
-    def __init__(self, font: Path | None) -> None:
-        self.font = font
-        self._fonts: dict[int, Any] = {}
-        self._cache: dict[tuple[str, int], np.ndarray] = {}
-        if font is not None:
-            try:
-                import PIL.ImageFont  # noqa: F401
-            except ImportError:
-                self.font = None
+    def __init__(
+        self, font: Path | FontFace | None, tibetan: Path | FontFace | None = None
+    ) -> None:
+        face = FontFace(font) if isinstance(font, Path) else font
+        bo = FontFace(tibetan) if isinstance(tibetan, Path) else tibetan
+        self._painter = OverlayPainter(face, bo)
 
     @classmethod
     def create(cls) -> TextPainter:
-        """A painter with the best CJK font installed (English only without one)."""
-        font = _find_cjk_font()
-        if font is None:
-            logger.warning("screen: no CJK font (install fonts-noto-cjk): English labels only")
-        return cls(font)
+        """A painter with the best CJK and Tibetan fonts found (English only without CJK)."""
+        painter = cls(None)
+        painter._painter = OverlayPainter.create()
+        return painter
 
     @property
     def chinese(self) -> bool:
-        """Whether Chinese can be drawn."""
-        return self.font is not None
+        """Whether Chinese labels can be drawn (else the English ones are used)."""
+        return self._painter.cjk
 
     def draw(
         self, image: np.ndarray, text: str, x: int, y: int, size: int, colour: tuple[int, ...]
     ) -> int:
         """Draw `text` with its top-left at (x, y); returns the width drawn."""
-        mask = self._mask(text, size)
-        h, w = mask.shape
-        h, w = min(h, image.shape[0] - y), min(w, image.shape[1] - x)
-        if h <= 0 or w <= 0:
+        if x >= image.shape[1] or y >= image.shape[0]:
             return 0
-        alpha = mask[:h, :w, None].astype(np.float32) / 255.0
-        region = image[y : y + h, x : x + w]
-        region[:] = (region * (1 - alpha) + np.array(colour, np.float32) * alpha).astype(np.uint8)
-        return w
+        self._painter.draw(image, text, x, y, size, (colour[0], colour[1], colour[2]))
+        return min(self.width(text, size), image.shape[1] - x)
 
     def width(self, text: str, size: int) -> int:
         """The width `text` takes at `size` pixels."""
-        return int(self._mask(text, size).shape[1])
-
-    def _mask(self, text: str, size: int) -> np.ndarray:
-        key = (text, size)
-        mask = self._cache.get(key)
-        if mask is None:
-            if len(self._cache) > 256:
-                self._cache.clear()
-            mask = self._pillow(text, size) if self.font else self._hershey(text, size)
-            self._cache[key] = mask
-        return mask
-
-    def _pillow(self, text: str, size: int) -> np.ndarray:
-        from PIL import Image, ImageDraw, ImageFont
-
-        font = self._fonts.get(size)
-        if font is None:
-            font = self._fonts[size] = ImageFont.truetype(str(self.font), size)
-        ascent, descent = font.getmetrics()
-        image = Image.new("L", (max(1, int(font.getlength(text))) + 2, ascent + descent))
-        ImageDraw.Draw(image).text((1, 0), text, font=font, fill=255)
-        return np.asarray(image, dtype=np.uint8)
-
-    def _hershey(self, text: str, size: int) -> np.ndarray:
-        text = text.encode("ascii", "replace").decode()
-        scale, thickness = size / 32, max(1, round(size / 14))
-        (w, h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-        mask = np.zeros((h + baseline + 2, w + 2), np.uint8)
-        cv2.putText(
-            mask, text, (1, h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA
-        )
-        return mask
+        return int(self._painter.mask(text, size).shape[1])
 
 
 def _fit(picture: np.ndarray, width: int, height: int) -> np.ndarray:

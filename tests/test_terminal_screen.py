@@ -112,3 +112,19 @@ def test_a_window_without_gui_support_falls_back_to_no_window(tmp_path: Path) ->
             time.sleep(0.05)
     finally:
         screen.stop()
+
+
+def test_tibetan_names_are_drawn_not_boxes() -> None:
+    """The court window names whoever is shown: a Tibetan name needs the Tibetan font (shipped in
+    web/fonts) and shaping, like the composite's labels."""
+    painter = TextPainter.create()
+    assert painter.chinese  # tests/run installs fonts-noto-cjk
+    assert painter._painter.tibetan is not None  # web/fonts/TibetanMachineUni.woff2
+    a = painter._painter.mask("བཀྲ་ཤིས", 26)
+    b = painter._painter.mask("ཚེ་རིང", 26)
+    box = painter._painter.mask("\U000f0000\U000f0001", 26)  # no font has these: .notdef boxes
+    assert a.shape != b.shape or not np.array_equal(a, b)
+    assert a.max() > 0 and a.shape[1] != box.shape[1]
+    image = np.zeros((60, 400, 3), np.uint8)
+    assert painter.draw(image, "བཀྲ་ཤིས (扎西)", 2, 2, 26, (255, 255, 255)) > 0
+    assert image.max() > 0
