@@ -60,29 +60,36 @@ def _font_score(family: str, style: str) -> int:
     return score
 
 
+def _fc_list(lang: str) -> list[tuple[FontFace, str, str]]:
+    """``fc-list :lang=LANG``: (face, family, style) of each font; empty without fontconfig."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return []
+    try:
+        listing = subprocess.run(
+            [fc_list, f":lang={lang}", "--format=%{file}|%{index}|%{family}|%{style}\n"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    out = []
+    for line in listing.splitlines():
+        parts = line.split("|")
+        if len(parts) == 4 and parts[1].isdigit():
+            out.append((FontFace(Path(parts[0]), int(parts[1])), parts[2], parts[3]))
+    return out
+
+
 def find_cjk_font() -> FontFace | None:
     """The best installed font for Simplified Chinese, by ``fc-list :lang=zh-cn``, or None."""
-    fc_list = shutil.which("fc-list")
     best: tuple[int, str, FontFace] | None = None
-    if fc_list is not None:
-        try:
-            listing = subprocess.run(
-                [fc_list, ":lang=zh-cn", "--format=%{file}|%{index}|%{family}|%{style}\n"],
-                capture_output=True,
-                text=True,
-                timeout=20,
-                check=False,
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
-            listing = ""
-        for line in listing.splitlines():
-            parts = line.split("|")
-            if len(parts) != 4 or not parts[1].isdigit():
-                continue
-            face = FontFace(Path(parts[0]), int(parts[1]))
-            candidate = (_font_score(parts[2], parts[3]), str(face.path), face)
-            if best is None or candidate[:2] > best[:2]:
-                best = candidate
+    for face, family, style in _fc_list("zh-cn"):
+        candidate = (_font_score(family, style), str(face.path), face)
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
     if best is not None:
         return best[2]
     # No fontconfig: the Debian locations of fonts-noto-cjk and fonts-wqy-*.
@@ -107,25 +114,11 @@ def find_tibetan_font() -> FontFace | None:
     """A font for Tibetan: the shipped Tibetan Machine Uni, else the best of ``fc-list :lang=bo``
     (Tibetan Machine Uni first, from the Debian package fonts-tibetan-machine), else None."""
     candidates = [FontFace(SHIPPED_TIBETAN_FONT)] if SHIPPED_TIBETAN_FONT.is_file() else []
-    fc_list = shutil.which("fc-list")
-    if fc_list is not None:
-        try:
-            listing = subprocess.run(
-                [fc_list, ":lang=bo", "--format=%{file}|%{index}|%{family}\n"],
-                capture_output=True,
-                text=True,
-                timeout=20,
-                check=False,
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
-            listing = ""
-        found: list[tuple[bool, str, FontFace]] = []
-        for line in listing.splitlines():
-            parts = line.split("|")
-            if len(parts) == 3 and parts[1].isdigit():
-                preferred = "tibetan machine uni" in parts[2].lower()
-                found.append((not preferred, parts[0], FontFace(Path(parts[0]), int(parts[1]))))
-        candidates += [face for _, _, face in sorted(found, key=lambda x: x[:2])]
+    found = [
+        ("tibetan machine uni" not in family.lower(), str(face.path), face)
+        for face, family, _ in _fc_list("bo")
+    ]
+    candidates += [face for _, _, face in sorted(found, key=lambda x: x[:2])]
     for face in candidates:
         if _opens(face):
             return face

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,19 @@ async def chromium() -> AsyncIterator[object]:
             yield browser
         finally:
             await browser.close()
+
+
+async def open_and_join(browser: Any, url: str, label: str, errors: list[str]) -> Any:
+    """A new context and page on `url`, console printed, page errors collected; joined."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.on("console", lambda m: print(f"console[{label}]:", m.text))
+    page.on("pageerror", lambda e: errors.append(f"{label}: {e}"))
+    await page.goto(url)
+    await page.get_by_test_id("join-button").click()
+    return page
+
+
+def tile(page: Any, name: str) -> Any:
+    """The participant tile named `name` on `page`."""
+    return page.locator(f'[data-testid="participant-tile"][data-participant-name="{name}"]')

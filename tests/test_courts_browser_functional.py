@@ -8,28 +8,12 @@ names its court.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.browser import chromium
+from tests.browser import chromium, open_and_join, tile
 from tests.conftest import RunningServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.media]
-
-
-async def open_and_join(browser: Any, url: str, label: str, errors: list[str]) -> Any:
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.on("console", lambda m: print(f"console[{label}]:", m.text))
-    page.on("pageerror", lambda e: errors.append(f"{label}: {e}"))
-    await page.goto(url)
-    await page.get_by_test_id("join-button").click()
-    return page
-
-
-def tile(page: Any, name: str) -> Any:
-    return page.locator(f'[data-testid="participant-tile"][data-participant-name="{name}"]')
 
 
 async def test_a_tile_names_another_courts_participant(server: RunningServer) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import chromium
+from tests.browser import chromium, open_and_join, tile
 from tests.conftest import RunningServer
 from tests.test_browser_functional import FRAMES_DECODED
 
@@ -37,20 +37,6 @@ async def wait_attribute(
     page: Any, testid: str, name: str, value: str, timeout: float = 20
 ) -> None:
     await page.wait_for_function(ATTRIBUTE_IS, arg=[testid, name, value], timeout=timeout * 1000)
-
-
-async def open_and_join(browser: Any, url: str, label: str, errors: list[str]) -> Any:
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.on("console", lambda m: print(f"console[{label}]:", m.text))
-    page.on("pageerror", lambda e: errors.append(f"{label}: {e}"))
-    await page.goto(url)
-    await page.get_by_test_id("join-button").click()
-    return page
-
-
-def tile(page: Any, name: str) -> Any:
-    return page.locator(f'[data-testid="participant-tile"][data-participant-name="{name}"]')
 
 
 async def wait_video_flowing(page: Any) -> None:
