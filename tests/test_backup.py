@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -172,23 +173,29 @@ def s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
-async def test_s3_replica_and_fixity(
-    root: Path, signer: ManifestSigner, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def s3_bucket(endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An S3 target on the moto server, its bucket created (no proxy between them)."""
     from server.s3_replica import S3Settings, S3Target
 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     settings = S3Settings(
-        "archive",
+        bucket,
         prefix="court",
-        endpoint_url=s3_endpoint,
+        endpoint_url=endpoint,
         access_key_id="test",
         secret_access_key="test",
     )
     target = S3Target(settings)
     s3 = await target._s3()
-    await s3.create_bucket(Bucket="archive")
+    await s3.create_bucket(Bucket=bucket)
+    return target, s3
+
+
+async def test_s3_replica_and_fixity(
+    root: Path, signer: ManifestSigner, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target, s3 = await s3_bucket(s3_endpoint, "archive", monkeypatch)
     replicator = Replicator(root, [target])
     try:
         folder = root / "h1" / "r1"
@@ -239,11 +246,13 @@ async def test_server_replicates_and_repairs_on_demand(
     server = backed_up_server
     recorded = await recorded_hearing(server)
     replica = tmp_path / "replica" / recorded.hearing_id / recorded.recording_id
+    name = str(segments(recorded.folder)[0]["file"])
     deadline = time.monotonic() + 10
-    while not (replica / "manifest.sig").exists():
+    # the segment itself must have reached the replica before it is damaged (the manifest's
+    # signature alone does not say every file was copied yet)
+    while not ((replica / "manifest.sig").exists() and (replica / name).exists()):
         assert time.monotonic() < deadline, "the server did not replicate"
         await asyncio.sleep(0.05)
-    name = str(segments(recorded.folder)[0]["file"])
     flip(recorded.folder / name)
     headers = {"Authorization": f"Bearer {server.admin_token}"}
     async with aiohttp.ClientSession() as session:
@@ -423,20 +432,7 @@ async def test_exhibits_in_s3(
     s3_endpoint: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from server.s3_replica import S3Settings, S3Target
-
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    settings = S3Settings(
-        "evidence",
-        prefix="court",
-        endpoint_url=s3_endpoint,
-        access_key_id="test",
-        secret_access_key="test",
-    )
-    target = S3Target(settings)
-    s3 = await target._s3()
-    await s3.create_bucket(Bucket="evidence")
+    target, s3 = await s3_bucket(s3_endpoint, "evidence", monkeypatch)
     replicator = Replicator(root, [target], exhibits_root=exhibits)
     try:
         await asyncio.to_thread(record_with_exhibits, root / "h1" / "r1", signer, exhibits)
