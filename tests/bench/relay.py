@@ -61,13 +61,18 @@ class Children:
         self.procs: list[asyncio.subprocess.Process] = []
 
     async def start(
-        self, args: list[str], log_path: Path, env: dict[str, str], pipes: bool
+        self,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str],
+        pipes: bool,
+        module: str = "tests.bench.worker",
     ) -> asyncio.subprocess.Process:
         with log_path.open("ab") as log_file:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "tests.bench.worker",
+                module,
                 *args,
                 stdin=asyncio.subprocess.PIPE if pipes else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE if pipes else log_file,
@@ -118,8 +123,19 @@ class Worker:
         self._seq = 0
 
     @classmethod
-    async def start(cls, name: str, role: str, logs: Path, children: Children) -> Worker:
-        proc = await children.start([role], logs / f"{name}.log", _child_env(), pipes=True)
+    async def start(
+        cls,
+        name: str,
+        role: str,
+        logs: Path,
+        children: Children,
+        module: str = "tests.bench.worker",  # tests/bench/janus.py: tests.bench.janus_worker
+        args: tuple[str, ...] = (),
+    ) -> Worker:
+        log_path = logs / f"{name}.log"
+        proc = await children.start(
+            [role, *args], log_path, _child_env(), pipes=True, module=module
+        )
         return cls(name, proc, children)
 
     async def call(self, command: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
