@@ -32,9 +32,8 @@ def test_comes_back_after_the_hold_and_good_audio_then_backs_off_when_the_probe_
     for t in (2.0, 3.0, 4.0, 5.0):  # good audio, but the hold is not over
         assert gate.observe_loss("audio", 0.0, t) is None
     assert gate.observe_loss("audio", 0.0, 6.5) == "on"  # probe
-    gate.observe_loss("video", 0.5, 7.0)  # spans the pause: ignored
-    gate.observe_loss("video", 0.5, 7.5)
-    assert gate.observe_loss("video", 0.5, 8.0) == "off"  # the probe failed: hold doubles
+    assert gate.observe_loss("video", 0.5, 7.0) is None
+    assert gate.observe_loss("video", 0.5, 7.5) == "off"  # the probe failed: hold doubles
     for t in (9.0, 10.0, 11.0, 12.0, 14.0, 17.0):
         assert gate.observe_loss("audio", 0.0, t) is None
     assert gate.observe_loss("audio", 0.0, 18.5) == "on"
@@ -43,10 +42,59 @@ def test_comes_back_after_the_hold_and_good_audio_then_backs_off_when_the_probe_
         assert gate.observe_loss("video", 0.01, t) is None
     gate.observe_loss("video", 0.5, 30.0)
     assert gate.observe_loss("video", 0.5, 31.0) == "off"
-    assert gate.observe_loss("audio", 0.0, 32.0) is None  # the first in 13 s: ignored
-    assert gate.observe_loss("audio", 0.0, 33.0) is None
-    assert gate.observe_loss("audio", 0.0, 34.0) is None
+    for t in (32.0, 33.0, 34.0):  # good audio (video reports came meanwhile: no outage)
+        assert gate.observe_loss("audio", 0.0, t) is None
     assert gate.observe_loss("audio", 0.0, 36.5) == "on"
+
+
+def _chromium_paused_second(gate: VideoGate, t: float, audio_loss: float | None) -> str | None:
+    """One second of what Chromium sends while its video is paused: a REMB (its video reports
+    do not reach the gate then) and, every 5 s, a receiver report for audio."""
+    change = gate.observe_remb(178_000, t)
+    if audio_loss is not None:
+        change = gate.observe_loss("audio", audio_loss, t + 0.5) or change
+    return change
+
+
+def test_a_browser_reporting_audio_every_5_s_gets_video_back() -> None:
+    """Chromium sends an audio receiver report only every 2.5-7.5 s: each one is not an outage
+    (its REMBs and video reports came in between), and two good ones cover enough time."""
+    gate = VideoGate(now=0.0)
+    gate.observe_loss("video", 0.6, 1.0)
+    assert gate.observe_loss("video", 0.7, 2.0) == "off"
+    changes = []
+    for second in range(3, 40):
+        # thin until 20 s (the report at 20 s still covers thin time): audio loses 6 %
+        loss = 0.06 if second <= 20 else 0.0
+        change = _chromium_paused_second(gate, float(second), loss if second % 5 == 0 else None)
+        if change is not None:
+            changes.append((second, change))
+    # the first report after the recovery (25 s) is one good one; the second (30 s) brings video
+    assert changes == [(30, "on")]
+
+
+def test_one_lucky_audio_report_is_not_enough() -> None:
+    gate = VideoGate(now=0.0)
+    gate.observe_loss("video", 0.6, 1.0)
+    assert gate.observe_loss("video", 0.7, 2.0) == "off"
+    for second in range(3, 60):
+        if second % 5 == 0:
+            loss: float | None = 0.0 if second % 10 == 0 else 0.06  # good, bad, good, ...
+        else:
+            loss = None
+        assert _chromium_paused_second(gate, float(second), loss) is None
+    assert gate.state == "off"
+
+
+def test_after_an_outage_the_first_report_of_any_kind_is_ignored() -> None:
+    gate = VideoGate(now=0.0)
+    gate.observe_loss("video", 0.01, 1.0)
+    gate.observe_loss("audio", 0.0, 1.2)
+    # 20 s of nothing at all; then an audio report counting the outage, and a video one
+    assert gate.observe_loss("audio", 0.9, 21.0) is None
+    assert gate.observe_loss("video", 0.9, 21.1) is None  # the first bad one: not yet
+    assert gate.observe_loss("video", 0.0, 22.0) is None
+    assert gate.state == "on"
 
 
 def test_remb_is_ignored_while_the_estimate_ramps_up() -> None:

@@ -3,9 +3,9 @@
     unshare -n sh -c 'ip link set lo up; python tests/bench/impairment.py'
     python tests/bench/impairment.py [--json]
                                      [--scenarios thin-links,blackout,blackout-all,lossy-publisher,
-                                                  browser-blackout]
+                                                  browser-blackout,browser-thin]
                                      [--seconds 30] [--blackout 20] [--logs DIR]
-                                     [--experiment no-red]
+                                     [--experiment no-red] [--thin-kbit 400] [--thin-loss 5]
 
 Runs the harness of tests/impairment.py (per-client network namespaces on veth links, `tc tbf`
 for rate, nftables `numgen random` for loss and blackouts) and prints scenario -> figures:
@@ -30,6 +30,13 @@ for rate, nftables `numgen random` for loss and blackouts) and prints scenario -
   (sustained 10 fps for 2 s), its banner says `connected`, and the browser's camera and microphone
   reach the publisher again; the banner's states, the page's own log (why it dropped an attempt),
   how many times it rejoined, and the server's timeline about it.
+- browser-thin: headless Chromium (in its own namespace) subscribes to an aiortc publisher's
+  1 Mbit/s video; its link is clean, then `--thin-kbit` kbit/s with `--thin-loss` % loss for 20 s
+  (`--seconds` if given below 30), then clean again (tests/impairment_browser.py). Seconds until the
+  server pauses the video, the page's video packets stop and its `video-paused` notice shows; the
+  page's audio meanwhile (packets/s, samples/s, concealed %); seconds from the link's recovery
+  until the server resumes video, the notice goes and the video decodes; the notice's changes
+  while the link was thin.
 
 `--experiment no-red` runs the server with redundant audio off (`audio_redundancy = "off"`): the
 baseline for what RED (server/sfu/redundancy.py, server/sfu/red_transport.py) buys. The client keeps
@@ -65,8 +72,16 @@ from tests.impairment import (  # noqa: E402 (the path above first)
     run_browser_blackout,
     run_thin_links,
 )
+from tests.impairment_browser import BrowserThinResult, run_browser_thin  # noqa: E402
 
-SCENARIOS = ("thin-links", "blackout", "blackout-all", "lossy-publisher", "browser-blackout")
+SCENARIOS = (
+    "thin-links",
+    "blackout",
+    "blackout-all",
+    "lossy-publisher",
+    "browser-blackout",
+    "browser-thin",
+)
 EXPERIMENT_SERVER = ("-m", "tests.bench.impairment", "serve-without-red")
 
 
@@ -200,6 +215,37 @@ def print_browser_blackout(name: str, result: BrowserBlackoutResult) -> None:
     )
 
 
+def print_browser_thin(name: str, result: BrowserThinResult) -> None:
+    def s(value: float | None) -> str:
+        return "never" if value is None else f"{value:.2f}"
+
+    print(f"\n{name}: Chromium behind {result.impairment} for {result.thin_s:.0f} s")
+    print(
+        f"thin link to: server pauses video {s(result.server_off_s)} s, page's video packets "
+        f"stop {s(result.video_stopped_s)} s, notice shown {s(result.notice_shown_s)} s "
+        f"({result.notice_text!r})"
+    )
+    print(
+        f"clean link to: server resumes video {s(result.server_on_after_s)} s, notice hidden "
+        f"{s(result.notice_hidden_after_s)} s, video decoding {s(result.video_back_after_s)} s"
+    )
+    a = result.audio
+    if a is None:
+        print("audio while paused: no paused stretch to measure")
+    else:
+        print(
+            f"audio while paused ({a.seconds:.0f} s): {a.packets_per_s:.1f} packets/s (worst "
+            f"second {a.worst_packets_per_s:.0f}), {a.samples_per_s:.0f} samples/s, lost "
+            f"{a.lost_pct:.1f} %, concealed {a.concealed_pct:.2f} % ({a.concealment_events} "
+            f"events); video packets {result.video_packets_while_paused}"
+        )
+    print(
+        "notice while thin (s, shown): "
+        + ", ".join(f"{t:g} {'on' if shown else 'off'}" for t, shown in result.flips_while_thin)
+    )
+    print("server's gate (s after thin): " + ", ".join(f"{t:g} {v}" for t, v in result.gate))
+
+
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     if args_in[:1] == ["serve-without-red"]:
@@ -212,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", type=float, default=15.0, help="observation after it, s")
     parser.add_argument("--logs", help="keep server/client logs, reports and data here")
     parser.add_argument("--experiment", choices=("no-red",), default=None)
+    parser.add_argument("--thin-kbit", type=int, default=400, help="browser-thin link rate")
+    parser.add_argument("--thin-loss", type=int, default=5, help="browser-thin link loss, %%")
     args = parser.parse_args(args_in)
     scenarios = [s for s in args.scenarios.split(",") if s]
     unknown = set(scenarios) - set(SCENARIOS)
@@ -252,6 +300,18 @@ def main(argv: list[str] | None = None) -> int:
                 out["scenarios"][name] = page.to_json()
                 if not args.json:
                     print_browser_blackout(name, page)
+            elif name == "browser-thin":
+                thin_page = asyncio.run(
+                    run_browser_thin(
+                        workdir / name,
+                        thin=Impairment(rate_kbit=args.thin_kbit, loss_pct=args.thin_loss),
+                        thin_s=args.seconds if args.seconds < 30 else 20.0,
+                        server_command=command,
+                    )
+                )
+                out["scenarios"][name] = thin_page.to_json()
+                if not args.json:
+                    print_browser_thin(name, thin_page)
             else:
                 dark = run_blackout(
                     workdir / name,
