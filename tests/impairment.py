@@ -55,7 +55,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1196,6 +1196,57 @@ class BrowserBlackoutResult:
 BROWSER_NAME = "县法院"
 
 
+@contextlib.asynccontextmanager
+async def browser_in_namespace(
+    lab: Lab,
+    link: Link,
+    server: ServerProcess,
+    workdir: Path,
+    invite_url: str,
+    sampler: str,
+    console: list[tuple[float, str]],
+    max_seconds: float,
+) -> AsyncIterator[Any]:
+    """Headless Chromium in `link`'s own namespace (a holder process keeps it; Playwright drives
+    Chromium through an nsenter wrapper, so cutting the link never cuts the test's control of the
+    browser): the page on `invite_url` through `link`, joined, `sampler` running in it, the page's
+    `[session]` console lines collected in `console`."""
+    from playwright.async_api import async_playwright
+
+    from tests.browser import CHROMIUM, FLAGS
+
+    holder = NamespaceHolder(lab, link, max_seconds=max_seconds)
+    try:
+        wrapper = chromium_wrapper(workdir, holder, CHROMIUM)
+        async with async_playwright() as p:
+            # the page is served over plain http from the link's address: Chromium grants the
+            # camera (getUserMedia) only to a secure context, which that origin is not
+            origin = f"http://{link.server_address}:{server.port}"
+            browser = await p.chromium.launch(
+                executable_path=str(wrapper),
+                args=[*FLAGS, f"--unsafely-treat-insecure-origin-as-secure={origin}"],
+                headless=True,
+            )
+            try:
+                page = await (await browser.new_context()).new_page()
+                page.on(
+                    "console",
+                    lambda m: (
+                        console.append((time.time(), m.text))
+                        if m.text.startswith("[session]")
+                        else None
+                    ),
+                )
+                await page.goto(invite_via(invite_url, link, server.port))
+                await page.get_by_test_id("join-button").click()
+                await page.evaluate(sampler)
+                yield page
+            finally:
+                await browser.close()
+    finally:
+        holder.stop()
+
+
 async def run_browser_blackout(
     workdir: Path,
     outages: Sequence[tuple[str, float]] = (("udp", 20.0), ("all", 20.0)),
@@ -1208,17 +1259,12 @@ async def run_browser_blackout(
     ("udp": all UDP dropped, signalling TCP up; "all": every packet dropped), and after each the
     page is watched until the judge's video decodes again (sustained) for at most `observe` s.
     The drops are on the wire (`Impairment.wire`) unless `wire` is false."""
-    from playwright.async_api import async_playwright
-
-    from tests.browser import CHROMIUM, FLAGS
-
     workdir.mkdir(parents=True, exist_ok=True)
     console: list[tuple[float, str]] = []
     marks: list[tuple[str, float, float, float]] = []  # (what, cut at, back at, watched until)
     with Lab(["peer", "browser"]) as lab:
         server = ServerProcess(workdir / "data", lab.server_addresses, workdir / "server.log")
         peer: ClientProcess | None = None
-        holder: NamespaceHolder | None = None
         try:
             hearing = server.create_hearing("judge:审判长", f"party:{BROWSER_NAME}")
             judge_url, party_url = (i["url"] for i in hearing["invites"])
@@ -1233,63 +1279,34 @@ async def run_browser_blackout(
                 max_seconds=total + 120,
             )
             peer.wait_joined()
-            holder = NamespaceHolder(lab, browser_link, max_seconds=total + 180)
-            wrapper = chromium_wrapper(workdir, holder, CHROMIUM)
-            async with async_playwright() as p:
-                # the page is served over plain http from the link's address: Chromium grants
-                # the camera (getUserMedia) only to a secure context, which that origin is not
-                origin = f"http://{browser_link.server_address}:{server.port}"
-                browser = await p.chromium.launch(
-                    executable_path=str(wrapper),
-                    args=[*FLAGS, f"--unsafely-treat-insecure-origin-as-secure={origin}"],
-                    headless=True,
-                )
-                try:
-                    page = await (await browser.new_context()).new_page()
-                    page.on(
-                        "console",
-                        lambda m: (
-                            console.append((time.time(), m.text))
-                            if m.text.startswith("[session]")
-                            else None
-                        ),
+            async with browser_in_namespace(
+                lab, browser_link, server, workdir, party_url, PAGE_SAMPLER, console, total + 180
+            ) as page:
+                if await _watch_page(page, time.time(), 30.0) is None:
+                    raise RuntimeError("the page never decoded the judge's video")
+                log("browser: joined, decoding the judge's video")
+                await asyncio.sleep(before)
+                for what, seconds in outages:
+                    cut_at = time.time()
+                    lab.impair("browser", blackout=True, tcp_too=what == "all", wire=wire)
+                    log(f"browser: link cut for {seconds:.0f} s ({what})")
+                    await asyncio.sleep(seconds)
+                    lab.impair("browser", blackout=False, tcp_too=False)
+                    back_at = time.time()
+                    back = await _watch_page(page, back_at, observe)
+                    log(
+                        "browser: link back; video "
+                        + ("never back" if back is None else f"back after {back - back_at:.1f} s")
                     )
-                    await page.goto(invite_via(party_url, browser_link, server.port))
-                    await page.get_by_test_id("join-button").click()
-                    await page.evaluate(PAGE_SAMPLER)
-                    if await _watch_page(page, time.time(), 30.0) is None:
-                        raise RuntimeError("the page never decoded the judge's video")
-                    log("browser: joined, decoding the judge's video")
-                    await asyncio.sleep(before)
-                    for what, seconds in outages:
-                        cut_at = time.time()
-                        lab.impair("browser", blackout=True, tcp_too=what == "all", wire=wire)
-                        log(f"browser: link cut for {seconds:.0f} s ({what})")
-                        await asyncio.sleep(seconds)
-                        lab.impair("browser", blackout=False, tcp_too=False)
-                        back_at = time.time()
-                        back = await _watch_page(page, back_at, observe)
-                        log(
-                            "browser: link back; video "
-                            + (
-                                "never back"
-                                if back is None
-                                else f"back after {back - back_at:.1f} s"
-                            )
-                        )
-                        await asyncio.sleep(3.0)  # the uplink and the timeline settle
-                        marks.append((what, cut_at, back_at, time.time()))
-                    samples: list[list[Any]] = await page.evaluate("window.__linkSamples")
-                finally:
-                    await browser.close()
+                    await asyncio.sleep(3.0)  # the uplink and the timeline settle
+                    marks.append((what, cut_at, back_at, time.time()))
+                samples: list[list[Any]] = await page.evaluate("window.__linkSamples")
             report = peer.stop()
             server.end_hearing(hearing["id"])
             folder = server.recording_folder(hearing["id"])
         finally:
             if peer is not None:
                 peer.kill()
-            if holder is not None:
-                holder.stop()
             server.stop()
     events = read_jsonl(folder / "events.jsonl") if folder else []
     return _browser_blackout_result(samples, console, report, events, marks, wire)

@@ -32,10 +32,9 @@ from tests.impairment import (
     ClientProcess,
     Impairment,
     Lab,
-    NamespaceHolder,
     ServerProcess,
     _event_time,
-    chromium_wrapper,
+    browser_in_namespace,
     decoded_frame_times,
     invite_via,
     log,
@@ -191,9 +190,6 @@ async def run_browser_thin(
     then `thin` for `thin_s` seconds, then clean again and watched until the notice is gone and
     the video decodes (at most `after` s)."""
     from playwright.async_api import TimeoutError as PlaywrightTimeout
-    from playwright.async_api import async_playwright
-
-    from tests.browser import CHROMIUM, FLAGS
 
     workdir.mkdir(parents=True, exist_ok=True)
     console: list[tuple[float, str]] = []
@@ -202,7 +198,6 @@ async def run_browser_thin(
             workdir / "data", lab.server_addresses, workdir / "server.log", server_command
         )
         pub: ClientProcess | None = None
-        holder: NamespaceHolder | None = None
         try:
             hearing = server.create_hearing("judge:审判长", f"party:{BROWSER_NAME}")
             judge_url, party_url = (i["url"] for i in hearing["invites"])
@@ -219,64 +214,41 @@ async def run_browser_thin(
                 max_seconds=total + 60,
             )
             pub.wait_joined()
-            holder = NamespaceHolder(lab, browser_link, max_seconds=total + 120)
-            wrapper = chromium_wrapper(workdir, holder, CHROMIUM)
-            async with async_playwright() as p:
-                origin = f"http://{browser_link.server_address}:{server.port}"
-                browser = await p.chromium.launch(
-                    executable_path=str(wrapper),
-                    args=[*FLAGS, f"--unsafely-treat-insecure-origin-as-secure={origin}"],
-                    headless=True,
+            async with browser_in_namespace(
+                lab, browser_link, server, workdir, party_url, PAGE_SAMPLER, console, total + 120
+            ) as page:
+                if await _wait_video(page, time.time(), 30.0) is None:
+                    raise RuntimeError("the page never decoded the judge's video")
+                log("browser-thin: decoding the judge's video on a clean link")
+                await asyncio.sleep(before)
+                thin_at = time.time()
+                lab.impair("browser", **asdict(thin))
+                log(f"browser-thin: link {thin.describe()} for {thin_s:.0f} s")
+                # what a person would see: Playwright's own idea of visible, and the text
+                notice = page.get_by_test_id("video-paused")
+                seen_text = None
+                with contextlib.suppress(PlaywrightTimeout):
+                    await notice.wait_for(state="visible", timeout=thin_s * 1000)
+                    seen_text = await notice.inner_text()
+                await asyncio.sleep(max(thin_at + thin_s - time.time(), 0.0))
+                lab.impair("browser", **asdict(Impairment()))
+                clean_at = time.time()
+                log("browser-thin: link clean again")
+                back = await _wait_recovered(page, clean_at, after)
+                log(
+                    "browser-thin: "
+                    + ("not recovered" if back is None else f"recovered in {back:.1f} s")
                 )
-                try:
-                    page = await (await browser.new_context()).new_page()
-                    page.on(
-                        "console",
-                        lambda m: (
-                            console.append((time.time(), m.text))
-                            if m.text.startswith("[session]")
-                            else None
-                        ),
-                    )
-                    await page.goto(invite_via(party_url, browser_link, server.port))
-                    await page.get_by_test_id("join-button").click()
-                    await page.evaluate(PAGE_SAMPLER)
-                    if await _wait_video(page, time.time(), 30.0) is None:
-                        raise RuntimeError("the page never decoded the judge's video")
-                    log("browser-thin: decoding the judge's video on a clean link")
-                    await asyncio.sleep(before)
-                    thin_at = time.time()
-                    lab.impair("browser", **asdict(thin))
-                    log(f"browser-thin: link {thin.describe()} for {thin_s:.0f} s")
-                    # what a person would see: Playwright's own idea of visible, and the text
-                    notice = page.get_by_test_id("video-paused")
-                    seen_text = None
-                    with contextlib.suppress(PlaywrightTimeout):
-                        await notice.wait_for(state="visible", timeout=thin_s * 1000)
-                        seen_text = await notice.inner_text()
-                    await asyncio.sleep(max(thin_at + thin_s - time.time(), 0.0))
-                    lab.impair("browser", **asdict(Impairment()))
-                    clean_at = time.time()
-                    log("browser-thin: link clean again")
-                    back = await _wait_recovered(page, clean_at, after)
-                    log(
-                        "browser-thin: "
-                        + ("not recovered" if back is None else f"recovered in {back:.1f} s")
-                    )
-                    await asyncio.sleep(1.0)
-                    samples: list[dict[str, Any]] = await page.evaluate("window.__thinSamples")
-                    flips: list[list[Any]] = await page.evaluate("window.__noticeFlips")
-                    end = time.time()
-                finally:
-                    await browser.close()
+                await asyncio.sleep(1.0)
+                samples: list[dict[str, Any]] = await page.evaluate("window.__thinSamples")
+                flips: list[list[Any]] = await page.evaluate("window.__noticeFlips")
+                end = time.time()
             pub.stop()
             server.end_hearing(hearing["id"])
             folder = server.recording_folder(hearing["id"])
         finally:
             if pub is not None:
                 pub.kill()
-            if holder is not None:
-                holder.stop()
             server.stop()
     events = read_jsonl(folder / "events.jsonl") if folder else []
     result = browser_thin_result(thin, samples, flips, events, console, thin_at, clean_at, end)
