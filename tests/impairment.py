@@ -589,6 +589,13 @@ def count_between(times: list[float], start: float, end: float) -> int:
     return sum(1 for t in times if start <= t < end)
 
 
+def longest_gap(times: list[float], start: float, end: float) -> float:
+    """The longest time in [start, end] between events (the window's edges count as events)."""
+    inside = sorted(t for t in times if start <= t <= end)
+    edges = [start, *inside, end]
+    return max(b - a for a, b in itertools.pairwise(edges))
+
+
 def per_second(times: list[float], start: float, end: float, step: float = 1.0) -> list[int]:
     """Frames per `step` seconds over [start, end)."""
     bins = [0] * max(int((end - start) / step), 0)
@@ -637,6 +644,8 @@ class SubscriberFigures:
     video_rtp_pct: float | None
     video_fps_min: int
     video_fps_mean: float
+    #: the longest stretch of the window without a decoded video frame (a stall), seconds
+    video_longest_gap_s: float
     video_sent_fps: float
     video_paused: bool
     paused_at_s: list[float]
@@ -687,6 +696,7 @@ def subscriber_figures(
         video_rtp_pct=round(video_rtp.pct, 2) if video_rtp.expected else None,
         video_fps_min=min(fps, default=0),
         video_fps_mean=round(statistics.fmean(fps), 1) if fps else 0.0,
+        video_longest_gap_s=round(longest_gap(video, start, end), 2),
         video_sent_fps=round(sent_video / max(end - start, 1e-9), 1),
         video_paused=bool(paused),
         paused_at_s=paused,

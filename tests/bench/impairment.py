@@ -121,7 +121,7 @@ def print_thin_links(name: str, result: ThinLinksResult) -> None:
     )
     header = (
         f"{'link':<24}{'audio frames%':>14}{'(from start)':>13}{'audio RTP%':>11}"
-        f"{'video RTP%':>11}{'fps min/mean':>14}  video paused (s after join)"
+        f"{'video RTP%':>11}{'fps min/mean':>14}{'stall s':>9}  video paused (s after join)"
     )
     print(header)
     print("-" * len(header) + "-" * 10)
@@ -134,7 +134,7 @@ def print_thin_links(name: str, result: ThinLinksResult) -> None:
         print(
             f"{f.impairment:<24}{f.audio_delivered_pct:>14.1f}{f.audio_whole_pct:>13.1f}"
             f"{_pct(f.audio_rtp_pct):>11}{_pct(f.video_rtp_pct):>11}"
-            f"{f'{f.video_fps_min}/{f.video_fps_mean:.1f}':>14}  {paused}"
+            f"{f'{f.video_fps_min}/{f.video_fps_mean:.1f}':>14}{f.video_longest_gap_s:>9.2f}  {paused}"
         )
     for track in result.recording:
         print(
