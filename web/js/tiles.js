@@ -52,6 +52,15 @@ export function showsCourt(participant, hearing) {
   return MANY_COURT_KINDS.has(hearing?.kind) || participant.court !== hearing?.court;
 }
 
+/** A tile's badge (`tile-badge tile-badge-<kind>`), hidden until its state says otherwise. */
+function badge(kind, testid, hidden = true) {
+  const el = document.createElement("span");
+  el.className = `tile-badge tile-badge-${kind}`;
+  el.dataset.testid = testid;
+  el.hidden = hidden;
+  return el;
+}
+
 export class ParticipantGrid {
   /**
    * @param {HTMLElement} container where tiles go
@@ -199,33 +208,17 @@ export class ParticipantGrid {
     name.className = "tile-name";
     const role = document.createElement("span");
     role.className = "tile-role";
-    const mutedAudio = document.createElement("span");
-    mutedAudio.className = "tile-badge tile-badge-audio";
-    mutedAudio.dataset.testid = "participant-muted-audio";
-    const mutedVideo = document.createElement("span");
-    mutedVideo.className = "tile-badge tile-badge-video";
-    mutedVideo.dataset.testid = "participant-muted-video";
+    const mutedAudio = badge("audio", "participant-muted-audio", false);
+    const mutedVideo = badge("video", "participant-muted-video", false);
     const quality = document.createElement("span");
     quality.className = "tile-quality";
     quality.dataset.testid = "quality-indicator";
     quality.setAttribute("role", "img");
     quality.hidden = true;
-    const hasFloor = document.createElement("span");
-    hasFloor.className = "tile-badge tile-badge-floor";
-    hasFloor.dataset.testid = "participant-has-floor";
-    hasFloor.hidden = true;
-    const requesting = document.createElement("span");
-    requesting.className = "tile-badge tile-badge-request";
-    requesting.dataset.testid = "participant-requesting-floor";
-    requesting.hidden = true;
-    const silenced = document.createElement("span");
-    silenced.className = "tile-badge tile-badge-silenced";
-    silenced.dataset.testid = "participant-silenced";
-    silenced.hidden = true;
-    const spotlighted = document.createElement("span");
-    spotlighted.className = "tile-badge tile-badge-spotlight";
-    spotlighted.dataset.testid = "participant-spotlighted";
-    spotlighted.hidden = true;
+    const hasFloor = badge("floor", "participant-has-floor");
+    const requesting = badge("request", "participant-requesting-floor");
+    const silenced = badge("silenced", "participant-silenced");
+    const spotlighted = badge("spotlight", "participant-spotlighted");
     // The court goes on a line of its own, under the name (a full-width flex item wraps it there).
     const courtLine = document.createElement("span");
     courtLine.className = "tile-court-line";
