@@ -357,10 +357,10 @@ async def test_each_exhibit_file_is_replicated_once(
     assert report.clean and report.exhibits == report.exhibits_ok == 2
 
 
-async def test_fixity_restores_a_damaged_exhibit_and_recopies_a_missing_one(
-    root: Path, tmp_path: Path, signer: ManifestSigner, exhibits: Path
-) -> None:
-    replica = tmp_path / "replica"
+async def replicated_exhibits(
+    root: Path, replica: Path, signer: ManifestSigner, exhibits: Path
+) -> tuple[Replicator, list[tuple[str, dict[str, object]]]]:
+    """A recording with two exhibits, replicated once to a folder; the audit events it reports."""
     events: list[tuple[str, dict[str, object]]] = []
     replicator = Replicator(
         root,
@@ -370,6 +370,14 @@ async def test_fixity_restores_a_damaged_exhibit_and_recopies_a_missing_one(
     )
     await asyncio.to_thread(record_with_exhibits, root / "h1" / "r1", signer, exhibits)
     await replicator.replicate_once()
+    return replicator, events
+
+
+async def test_fixity_restores_a_damaged_exhibit_and_recopies_a_missing_one(
+    root: Path, tmp_path: Path, signer: ManifestSigner, exhibits: Path
+) -> None:
+    replica = tmp_path / "replica"
+    replicator, events = await replicated_exhibits(root, replica, signer, exhibits)
     flip(exhibits / "h1" / CONTRACT_SHA)
     (replica / "exhibits" / "h1" / PHOTO_SHA).unlink()
     report = await replicator.fixity()
@@ -400,15 +408,7 @@ async def test_an_exhibit_with_no_good_copy_is_reported_and_audited(
     root: Path, tmp_path: Path, signer: ManifestSigner, exhibits: Path
 ) -> None:
     replica = tmp_path / "replica"
-    events: list[tuple[str, dict[str, object]]] = []
-    replicator = Replicator(
-        root,
-        [DirectoryTarget(replica)],
-        exhibits_root=exhibits,
-        on_event=lambda a, d: events.append((a, d)),
-    )
-    await asyncio.to_thread(record_with_exhibits, root / "h1" / "r1", signer, exhibits)
-    await replicator.replicate_once()
+    replicator, events = await replicated_exhibits(root, replica, signer, exhibits)
     flip(exhibits / "h1" / CONTRACT_SHA)
     damaged = (exhibits / "h1" / CONTRACT_SHA).read_bytes()
     (replica / "exhibits" / "h1" / CONTRACT_SHA).unlink()
